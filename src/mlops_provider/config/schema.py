@@ -1,0 +1,397 @@
+"""The typed pipeline config: one YAML file per model, validated with pydantic v2.
+
+Nothing here imports Airflow or any heavy library: this module is loaded on every DAG parse.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from mlops_provider.config.gx_catalog import GX_EXPECTATIONS
+
+#: Estimator classes may come from these modules unless the deployment allows more in the
+#: ``[mlops] allowed_estimator_modules`` Airflow option. A config file can never widen the list.
+DEFAULT_ESTIMATOR_MODULES: tuple[str, ...] = ("sklearn",)
+
+CLASSIFICATION_METRICS: dict[str, bool] = {
+    # metric -> higher is better
+    "roc_auc": True,
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "f1": True,
+    "precision": True,
+    "recall": True,
+    "average_precision": True,
+    "log_loss": False,
+}
+REGRESSION_METRICS: dict[str, bool] = {
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+}
+ALL_METRICS: dict[str, bool] = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+
+MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+COLUMN_RE = re.compile(r"^\S(.*\S)?$")
+CRON_FIELD_RE = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+CRON_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight"}
+CLASS_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\.[A-Z]\w*$")
+
+Severity = Literal["fail", "warn"]
+Column = Annotated[str, Field(min_length=1, max_length=128, pattern=COLUMN_RE.pattern)]
+
+
+class FieldProblem(ValueError):
+    """A cross-field problem raised from a model validator, carrying the path of the field at fault."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class _Section(BaseModel):
+    """Every section rejects unknown keys: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value in CRON_PRESETS:
+        return value
+    parts = value.split()
+    if len(parts) != 5 or not all(CRON_FIELD_RE.match(p) for p in parts):
+        raise ValueError(
+            f"{value!r} is not a cron expression; use five fields 'minute hour day month weekday' "
+            "such as '0 2 * * *' (02:00 UTC daily), a preset such as '@daily', or null for no schedule"
+        )
+    return value
+
+
+class ScheduleConfig(_Section):
+    """When the DAGs run. Times are UTC."""
+
+    training: str | None = Field(
+        default="0 2 * * *",
+        description="Cron for the nightly training run (UTC); null to train only on drift or by hand. "
+        "The training DAG also runs on every event of the model's drift Asset.",
+    )
+    start_date: date = Field(default=date(2026, 1, 1), description="First date the schedule applies to.")
+    catchup: bool = Field(default=False, description="Run missed intervals since start_date.")
+
+    @field_validator("training")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+
+class FeaturesConfig(_Section):
+    numeric: list[Column] = Field(default_factory=list, description="Numeric feature columns.")
+    categorical: list[Column] = Field(default_factory=list, description="Categorical feature columns.")
+
+    @model_validator(mode="after")
+    def _non_empty_and_unique(self) -> FeaturesConfig:
+        if not self.numeric and not self.categorical:
+            raise FieldProblem(
+                "numeric",
+                "no feature columns; list at least one column under data.features.numeric or "
+                "data.features.categorical"
+            )
+        seen: set[str] = set()
+        for col in [*self.numeric, *self.categorical]:
+            if col in seen:
+                raise FieldProblem(
+                    "categorical" if col in self.categorical else "numeric",
+                    f"column {col!r} is listed twice; each feature belongs to exactly one of numeric or "
+                    "categorical"
+                )
+            seen.add(col)
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class DataConfig(_Section):
+    """Where the labeled training data lives and what its columns mean."""
+
+    source: str = Field(
+        min_length=1,
+        description="Labeled training data: a file, or a folder of csv/parquet partitions. A relative path "
+        "is resolved against the [mlops] data_root Airflow option; s3:// URIs are read through the "
+        "aws connection.",
+    )
+    format: Literal["csv", "parquet"] = Field(default="parquet", description="File format of the source.")
+    target: Column = Field(description="The label column.")
+    features: FeaturesConfig
+    time_column: Column | None = Field(
+        default=None, description="Event time column; needed for window_days."
+    )
+    entity_key: Column | None = Field(default=None, description="Entity id column (never a feature).")
+    window_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Train on the last N days of labeled data, counted back from the newest time_column "
+        "value in the source. Null trains on everything.",
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _source_scheme(cls, value: str) -> str:
+        if "://" in value and not value.startswith(("s3://", "file://")):
+            scheme = value.split("://", 1)[0]
+            raise ValueError(
+                f"unsupported scheme {scheme!r} in {value!r}; use a local path, file:// or s3:// URI"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> DataConfig:
+        features = self.features.all
+        if self.target in features:
+            raise FieldProblem(
+                "target",
+                f"target column {self.target!r} is also a feature; remove it from data.features"
+            )
+        for name, col in (("entity_key", self.entity_key), ("time_column", self.time_column)):
+            if col is not None and col in features:
+                raise FieldProblem(
+                    name,
+                    f"{name} column {col!r} is also a feature (leakage); remove it from data.features"
+                )
+        if self.window_days is not None and self.time_column is None:
+            raise FieldProblem("window_days", "window_days needs data.time_column to know which rows fall in the window")
+        return self
+
+
+class EstimatorConfig(_Section):
+    class_: str = Field(
+        alias="class",
+        description="Dotted path of the estimator class, e.g. sklearn.ensemble.RandomForestClassifier. "
+        "Only modules on the allow-list may be named (scikit-learn by default).",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the estimator.")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("class_")
+    @classmethod
+    def _allowed(cls, value: str, info: ValidationInfo) -> str:
+        if not CLASS_PATH_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a dotted class path; write e.g. sklearn.linear_model.LogisticRegression"
+            )
+        allowed = tuple((info.context or {}).get("allowed_estimator_modules") or DEFAULT_ESTIMATOR_MODULES)
+        if not any(value == m or value.startswith(m + ".") for m in allowed):
+            raise ValueError(
+                f"{value!r} is not in an allowed module ({', '.join(allowed)}); an Airflow admin can allow "
+                "more in the [mlops] allowed_estimator_modules option"
+            )
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _no_random_state(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "random_state" in value:
+            raise ValueError(
+                "random_state is set from training.seed for every step that takes one; remove it here "
+                "and set training.seed instead"
+            )
+        return value
+
+
+class TrainingConfig(_Section):
+    estimator: EstimatorConfig
+    test_size: float = Field(default=0.2, gt=0.0, lt=1.0, description="Holdout fraction.")
+    seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Seed for the split and every "
+                      "random_state in the pipeline.")
+    stratify: bool = Field(default=True, description="Stratify the split on the target (classification).")
+    primary_metric: str | None = Field(
+        default=None, description="Headline metric; default roc_auc (classification) or rmse (regression)."
+    )
+
+
+class MetricGate(_Section):
+    metric: str = Field(description="Holdout metric name.")
+    min: float | None = Field(default=None, description="Fail when the metric is below this.")
+    max: float | None = Field(default=None, description="Fail when the metric is above this.")
+    severity: Severity = "fail"
+
+    @model_validator(mode="after")
+    def _bound(self) -> MetricGate:
+        if self.min is None and self.max is None:
+            raise FieldProblem("min", f"gate on {self.metric!r} has neither min nor max; set at least one")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise FieldProblem("min", f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+class ChampionGate(_Section):
+    metric: str | None = Field(default=None, description="Metric compared; default training.primary_metric.")
+    max_drop: float = Field(
+        ge=0.0, description="Largest allowed worsening against the champion on the same holdout."
+    )
+    severity: Severity = "fail"
+
+
+class LatencyGate(_Section):
+    p95_ms_per_row: float | None = Field(default=None, gt=0, description="p95 of single-row predict (ms).")
+    p95_ms_per_batch: float | None = Field(default=None, gt=0, description="p95 of one batch predict (ms).")
+    batch_size: int = Field(default=1000, ge=1, le=1_000_000)
+    repeats: int = Field(default=50, ge=5, le=10_000, description="Timed calls per measurement.")
+    severity: Severity = "fail"
+
+    @model_validator(mode="after")
+    def _bound(self) -> LatencyGate:
+        if self.p95_ms_per_row is None and self.p95_ms_per_batch is None:
+            raise ValueError("latency gate needs p95_ms_per_row, p95_ms_per_batch or both")
+        return self
+
+
+class FairnessGate(_Section):
+    slice: Column = Field(description="Column whose values define the groups.")
+    metric: str = Field(default="recall", description="Metric computed per group.")
+    max_gap: float = Field(ge=0.0, description="Largest allowed gap between the best and worst group.")
+    min_rows: int = Field(default=30, ge=1, description="Groups with fewer holdout rows are not compared.")
+    severity: Severity = "fail"
+
+
+class GatesConfig(_Section):
+    metrics: list[MetricGate] = Field(default_factory=list)
+    champion: ChampionGate | None = None
+    latency: LatencyGate | None = None
+    fairness: list[FairnessGate] = Field(default_factory=list)
+
+
+class AlertingConfig(_Section):
+    slack_conn_id: str | None = Field(
+        default="slack_mlops",
+        description="Airflow connection id of a Slack incoming webhook. When the connection does not "
+        "exist, alerts go to the task log and the local outbox file.",
+    )
+
+
+class AirflowConfig(_Section):
+    retries: int = Field(default=1, ge=0, le=20)
+    retry_delay_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
+    tags: list[str] = Field(default_factory=list, description="Extra DAG tags.")
+
+
+class _Reserved(_Section):
+    """Reserved section: it takes no keys yet."""
+
+
+def _expectation_item(value: Any) -> Any:
+    if isinstance(value, str):
+        return {value: {}}
+    return value
+
+
+class PipelineConfig(_Section):
+    """One model's pipelines."""
+
+    model: str = Field(description="Registered model name; DAG ids are <model>_training and so on.")
+    owner: str = Field(default="mlops", min_length=1, description="Airflow task owner.")
+    description: str = ""
+    task: Literal["classification", "regression"] = "classification"
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    data: DataConfig
+    expectations: list[dict[str, dict[str, Any]]] = Field(
+        default_factory=list,
+        description="Great Expectations checks on the training data, each written as "
+        "'- expect_name: {arguments}'.",
+    )
+    training: TrainingConfig
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
+    deploy: _Reserved = Field(default_factory=_Reserved)
+    drift: _Reserved = Field(default_factory=_Reserved)
+    cost: _Reserved = Field(default_factory=_Reserved)
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        if not MODEL_NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid model name; use lowercase letters, digits and underscores, "
+                "starting with a letter (at most 63 characters), e.g. 'churn' or 'churn_v2'"
+            )
+        return value
+
+    @field_validator("expectations", mode="before")
+    @classmethod
+    def _normalise_expectations(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [_expectation_item(v) for v in value]
+        return value
+
+    @field_validator("expectations")
+    @classmethod
+    def _known_expectations(cls, value: list[dict[str, dict[str, Any]]]) -> list[dict[str, dict[str, Any]]]:
+        import difflib
+
+        for i, item in enumerate(value):
+            if len(item) != 1:
+                raise FieldProblem(
+                    f"[{i}]",
+                    f"item {i} has {len(item)} keys ({', '.join(item)}); write one expectation per item, "
+                    "e.g. '- expect_column_values_to_not_be_null: {column: customer_id}'"
+                )
+            (name,) = item
+            if name not in GX_EXPECTATIONS:
+                close = difflib.get_close_matches(name, GX_EXPECTATIONS, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "see the Great Expectations gallery"
+                raise FieldProblem(f"[{i}]", f"{name!r} is not a Great Expectations core expectation; {hint}")
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_match_task(self) -> PipelineConfig:
+        valid = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        names = ", ".join(valid)
+
+        def check(metric: str | None, where: str) -> None:
+            if metric is not None and metric not in valid:
+                raise FieldProblem(where, f"{metric!r} is not a {self.task} metric; use one of {names}")
+
+        check(self.training.primary_metric, "training.primary_metric")
+        for i, gate in enumerate(self.gates.metrics):
+            check(gate.metric, f"gates.metrics[{i}].metric")
+        if self.gates.champion is not None:
+            check(self.gates.champion.metric, "gates.champion.metric")
+        for i, fgate in enumerate(self.gates.fairness):
+            check(fgate.metric, f"gates.fairness[{i}].metric")
+        if self.task == "regression" and self.training.stratify and "stratify" in self.training.model_fields_set:
+            raise FieldProblem(
+                "training.stratify", "stratify applies to classification only; remove it for regression"
+            )
+        return self
+
+    # -- derived values used by factories and operators -----------------------------------------------
+
+    @property
+    def primary_metric(self) -> str:
+        if self.training.primary_metric:
+            return self.training.primary_metric
+        return "roc_auc" if self.task == "classification" else "rmse"
+
+    @property
+    def drift_asset_uri(self) -> str:
+        return f"mlops://{self.model}/drift"
+
+    def dag_id(self, kind: str) -> str:
+        return f"{self.model}_{kind}"

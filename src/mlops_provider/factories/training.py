@@ -1,0 +1,78 @@
+"""``PipelineConfig`` -> the ``<model>_training`` DAG. Pure wiring: no I/O, no heavy imports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import yaml
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
+
+from mlops_provider.config import PipelineConfig, config_sha256
+from mlops_provider.notifications.alerts import AlertNotifier
+from mlops_provider.operators.data import ValidateDataOperator
+from mlops_provider.operators.gates import EvaluateGatesOperator
+from mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
+from mlops_provider.operators.training import TrainModelOperator
+
+
+def drift_asset(config: PipelineConfig) -> Asset:
+    """The Asset a drift check emits and the training DAG listens to: ``mlops://<model>/drift``."""
+    return Asset(name=f"{config.model}_drift", uri=config.drift_asset_uri)
+
+
+def _schedule(config: PipelineConfig) -> AssetOrTimeSchedule | Asset:
+    asset = drift_asset(config)
+    cron = config.schedule.training
+    if cron is None:
+        return asset
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=[asset])
+
+
+def _doc_md(config: PipelineConfig, source: str | None) -> str:
+    resolved = yaml.safe_dump(
+        config.model_dump(mode="json", by_alias=True, exclude_defaults=False), sort_keys=False, width=100
+    )
+    when = f"cron `{config.schedule.training}` (UTC)" if config.schedule.training else "no cron"
+    return (
+        f"### {config.model}: training\n\n{config.description}\n\n"
+        f"Runs on {when} and on every event of the Asset `{config.drift_asset_uri}`.\n"
+        "Tasks: validate data (Great Expectations) → train (scikit-learn, MLflow run) → evaluate gates "
+        "→ register (alias `challenger`) → promote (alias `champion`).\n\n"
+        f"Config file: `{source or 'n/a'}` · config sha256 `{config_sha256(config)[:12]}`\n\n"
+        f"#### Resolved config (defaults merged)\n\n```yaml\n{resolved}```\n"
+    )
+
+
+def default_args(config: PipelineConfig) -> dict[str, object]:
+    alert = AlertNotifier(model=config.model, slack_conn_id=config.alerting.slack_conn_id)
+    return {
+        "owner": config.owner,
+        "retries": config.airflow.retries,
+        "retry_delay": timedelta(minutes=config.airflow.retry_delay_minutes),
+        "on_failure_callback": [alert],
+    }
+
+
+def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> DAG:
+    """Return the plain ``airflow.sdk.DAG`` ``<model>_training`` for one model config."""
+    start = datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=timezone.utc)
+    with DAG(
+        dag_id=config.dag_id("training"),
+        description=f"Train, gate, register and promote {config.model}",
+        schedule=_schedule(config),
+        start_date=start,
+        catchup=config.schedule.catchup,
+        max_active_runs=1,
+        default_args=default_args(config),
+        tags=sorted({"mlops", config.model, *config.airflow.tags}),
+        doc_md=_doc_md(config, source),
+    ) as dag:
+        validate = ValidateDataOperator(task_id="validate_data", config=config)
+        train = TrainModelOperator(task_id="train", config=config, dataset=validate.output)
+        gates = EvaluateGatesOperator(task_id="evaluate_gates", config=config, training=train.output)
+        register = RegisterModelOperator(
+            task_id="register", config=config, training=train.output, gates=gates.output
+        )
+        promote = PromoteModelOperator(task_id="promote", config=config, registration=register.output)
+        validate >> train >> gates >> register >> promote
+    return dag

@@ -1,0 +1,111 @@
+"""MLflow hook: the tracking store and model registry behind an Airflow connection of type ``mlflow``.
+
+Connection fields:
+
+* ``host`` (+ ``schema`` as the URL scheme, ``port``): an MLflow tracking server, e.g. host
+  ``mlflow.internal``, schema ``https``, port ``5000``.
+* extra ``tracking_uri``: any MLflow tracking URI instead (``sqlite:////abs/path/mlflow.db``,
+  ``postgresql://...``); wins over host.
+* extra ``registry_uri``: a separate registry store (default: the tracking URI).
+* extra ``artifact_root``: where new experiments keep artifacts (a folder or ``s3://`` prefix). Needed
+  for SQL tracking stores; a tracking server decides on its own when it is absent.
+
+Credentials in ``login``/``password`` are not supported yet: use a server that needs none on the
+private network, or a tracking URI whose driver takes them (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+class MlflowHook(BaseHook):
+    conn_name_attr = "mlflow_conn_id"
+    default_conn_name = "mlflow_default"
+    conn_type = "mlflow"
+    hook_name = "MLflow"
+
+    def __init__(self, mlflow_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.mlflow_conn_id = mlflow_conn_id
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["login", "password"],
+            "relabeling": {"schema": "Scheme (http/https)", "host": "Tracking server host"},
+            "placeholders": {
+                "extra": '{"tracking_uri": "sqlite:////opt/mlops/mlflow.db", '
+                '"artifact_root": "/opt/mlops/artifacts"}',
+            },
+        }
+
+    @cached_property
+    def _conn_settings(self) -> dict[str, Any]:
+        conn = self.get_connection(self.mlflow_conn_id)
+        extra = conn.extra_dejson or {}
+        tracking_uri = extra.get("tracking_uri")
+        if not tracking_uri:
+            if not conn.host:
+                raise ValueError(
+                    f"MLflow connection {self.mlflow_conn_id!r} has neither extra.tracking_uri nor a host; "
+                    "set one (e.g. extra {\"tracking_uri\": \"sqlite:////path/mlflow.db\"})"
+                )
+            scheme = conn.schema or "http"
+            port = f":{conn.port}" if conn.port else ""
+            tracking_uri = f"{scheme}://{conn.host}{port}"
+        return {
+            "tracking_uri": tracking_uri,
+            "registry_uri": extra.get("registry_uri") or tracking_uri,
+            "artifact_root": extra.get("artifact_root"),
+        }
+
+    @property
+    def tracking_uri(self) -> str:
+        return str(self._conn_settings["tracking_uri"])
+
+    @property
+    def registry_uri(self) -> str:
+        return str(self._conn_settings["registry_uri"])
+
+    @property
+    def artifact_root(self) -> str | None:
+        root = self._conn_settings["artifact_root"]
+        return str(root).rstrip("/") if root else None
+
+    def get_conn(self) -> MlflowClient:
+        """Point MLflow's fluent API at this connection (process-local) and return a client."""
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def ensure_experiment(self, name: str) -> str:
+        """Experiment id of ``name``, creating it (under ``artifact_root`` when set) if needed."""
+        client = self.get_conn()
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        location = f"{self.artifact_root}/{name}" if self.artifact_root else None
+        try:
+            return str(client.create_experiment(name, artifact_location=location))
+        except Exception:  # a concurrent task created it first
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return str(found.experiment_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            self.get_conn().search_experiments(max_results=1)
+        except Exception as exc:
+            return False, f"cannot reach MLflow at {self.tracking_uri}: {exc}"
+        return True, f"MLflow reachable at {self.tracking_uri}"

@@ -1,0 +1,83 @@
+"""Operational alerts from task callbacks: Slack when a webhook connection exists, an outbox otherwise.
+
+Without a Slack connection nothing is lost: the alert goes to the task log and is appended as one JSON
+line to the outbox file (``[mlops] outbox_path``, default ``$AIRFLOW_HOME/mlops_outbox.jsonl``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import BaseNotifier
+
+
+def failure_text(context: Any, model: str) -> str:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    run_id = context.get("run_id", "?")
+    try_number = getattr(ti, "try_number", None)
+    max_tries = getattr(getattr(ti, "task", None), "retries", None)
+    exc = context.get("exception")
+    first = str(exc).strip().splitlines() if exc else []
+    reason = "\n".join(first[:8]) if first else "no exception text (see the task log)"
+    tries = f" (try {try_number} of {max_tries + 1})" if try_number and max_tries is not None else ""
+    url = getattr(ti, "log_url", None)
+    where = f"\nLog: {url}" if url else ""
+    return (
+        f":red_circle: {model}: task `{task_id}` of `{dag_id}` failed{tries} in run `{run_id}`.\n"
+        f"{type(exc).__name__ + ': ' if exc else ''}{reason}\n"
+        f"Next: the run stops here; nothing downstream (registration, promotion) happened.{where}"
+    )
+
+
+class AlertNotifier(BaseNotifier):
+    """Send an operational alert about a model's pipeline.
+
+    :param model: model name, for the message.
+    :param slack_conn_id: Slack incoming-webhook connection; when it does not exist, log + outbox.
+    :param text: message (templated); default a failure summary built from the callback context.
+    """
+
+    template_fields: Sequence[str] = ("text",)
+
+    def __init__(self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.slack_conn_id = slack_conn_id
+        self.text = text
+
+    def _slack_available(self) -> bool:
+        if not self.slack_conn_id:
+            return False
+        from airflow.sdk import BaseHook
+
+        try:
+            BaseHook.get_connection(self.slack_conn_id)
+        except Exception:
+            return False
+        return True
+
+    def deliver(self, text: str) -> str:
+        """Send ``text``; returns where it went (``slack:<conn>`` or ``outbox:<path>``)."""
+        self.log.warning("MLOps alert for %s:\n%s", self.model, text)
+        if self._slack_available():
+            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+            SlackWebhookHook(slack_webhook_conn_id=str(self.slack_conn_id)).send(text=text)
+            return f"slack:{self.slack_conn_id}"
+        from mlops_provider import settings
+
+        path = settings.outbox_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": self.model,
+                  "slack_conn_id": self.slack_conn_id, "text": text}
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        return f"outbox:{path}"
+
+    def notify(self, context: Any) -> None:
+        self.deliver(self.text or failure_text(context, self.model))

@@ -1,0 +1,121 @@
+"""The one base operator every MLOps operator derives from.
+
+It holds what all of them share: the model's :class:`PipelineConfig`, the MLflow and AWS connection
+ids, the MLflow hook and storage built at run time, and where snapshots live. Nothing heavy is imported
+at module level: this module is loaded on every DAG parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from mlops_provider.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from mlops_provider.hooks.mlflow import MlflowHook
+    from mlops_provider.hooks.storage import Storage
+
+
+class MlopsBaseOperator(BaseOperator):
+    """Base of the MLOps operators.
+
+    :param config: the model's pipeline config (a :class:`PipelineConfig` or its dict form).
+    :param mlflow_conn_id: connection of type ``mlflow`` for tracking and registry.
+    :param aws_conn_id: AWS connection used for ``s3://`` data and snapshots.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        config: PipelineConfig | Mapping[str, Any],
+        mlflow_conn_id: str = "mlflow_default",
+        aws_conn_id: str | None = "aws_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.mlflow_conn_id = mlflow_conn_id
+        self.aws_conn_id = aws_conn_id
+
+    @cached_property
+    def pipeline(self) -> PipelineConfig:
+        if isinstance(self.config, PipelineConfig):
+            return self.config
+        return PipelineConfig.model_validate(dict(self.config))
+
+    @cached_property
+    def mlflow_hook(self) -> MlflowHook:
+        from mlops_provider.hooks.mlflow import MlflowHook
+
+        return MlflowHook(mlflow_conn_id=self.mlflow_conn_id)
+
+    @cached_property
+    def storage(self) -> Storage:
+        from mlops_provider.hooks.storage import Storage
+
+        return Storage(aws_conn_id=self.aws_conn_id)
+
+    @property
+    def model_name(self) -> str:
+        return self.pipeline.model
+
+    @property
+    def experiment_name(self) -> str:
+        return self.pipeline.model
+
+    def snapshot_root(self) -> str:
+        from mlops_provider import settings
+        from mlops_provider.hooks.storage import join
+
+        configured = settings.get("snapshot_root")
+        if configured:
+            return configured
+        if self.mlflow_hook.artifact_root:
+            return join(self.mlflow_hook.artifact_root, "snapshots")
+        raise ValueError(
+            "nowhere to keep training snapshots: set the [mlops] snapshot_root Airflow option, or "
+            f"artifact_root in the extra of MLflow connection {self.mlflow_conn_id!r}"
+        )
+
+    def allowed_estimator_modules(self) -> tuple[str, ...]:
+        from mlops_provider import settings
+        from mlops_provider.config.schema import DEFAULT_ESTIMATOR_MODULES
+
+        extra = [m.strip() for m in (settings.get("allowed_estimator_modules") or "").split(",") if m.strip()]
+        return (*DEFAULT_ESTIMATOR_MODULES, *extra)
+
+    @contextmanager
+    def mlflow_run(self, run_id: str) -> Iterator[Any]:
+        """Resume the DAG run's MLflow run for logging; always closes it."""
+        import mlflow
+
+        self.mlflow_hook.get_conn()
+        with mlflow.start_run(run_id=run_id) as run:
+            yield run
+
+    @staticmethod
+    def trigger_record(context: Mapping[str, Any]) -> dict[str, Any]:
+        """What started this DAG run: run type, and the asset events (with their extra) if any."""
+        dag_run = context.get("dag_run")
+        run_type = str(getattr(dag_run, "run_type", "unknown") or "unknown")
+        record: dict[str, Any] = {"run_type": run_type.rsplit(".", 1)[-1].lower()}
+        events = context.get("triggering_asset_events") or {}
+        found = []
+        try:
+            for asset, asset_events in events.items():
+                for event in asset_events:
+                    found.append({"asset": getattr(asset, "uri", str(asset)),
+                                  "extra": dict(getattr(event, "extra", {}) or {})})
+        except Exception:  # pragma: no cover - accessor differences between Airflow releases
+            found = []
+        if found:
+            record["asset_events"] = found
+        return record

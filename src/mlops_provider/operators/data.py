@@ -1,0 +1,183 @@
+"""Validate training data with Great Expectations before anything is trained."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.operators.base import MlopsBaseOperator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from airflow.sdk import Context
+
+
+class DataValidationFailed(RuntimeError):
+    """Expectations failed on the training data; the message lists which, with counts."""
+
+
+def run_expectations(df: pd.DataFrame, expectations: list[dict[str, dict[str, Any]]], suite_name: str) -> dict[str, Any]:
+    """Run the config's expectations on ``df`` with GX 1.x; return GX's JSON result (SUMMARY format)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+
+    from mlops_provider.config.gx_catalog import GX_EXPECTATIONS
+
+    context = gx.get_context(mode="ephemeral")
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # pragma: no cover - progress bars are cosmetic
+        pass
+    batch = (
+        context.data_sources.add_pandas("mlops")
+        .add_dataframe_asset("training_data")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": df})
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
+    for i, item in enumerate(expectations):
+        ((name, kwargs),) = item.items()
+        cls = getattr(gx.expectations, GX_EXPECTATIONS[name])
+        try:
+            suite.add_expectation(cls(**(kwargs or {})))
+        except Exception as exc:
+            raise DataValidationFailed(
+                f"expectations[{i}] {name}: its arguments are invalid for Great Expectations: "
+                f"{str(exc).splitlines()[0]}; fix the config (mlops validate only checks the name)"
+            ) from None
+    result = batch.validate(suite, result_format="SUMMARY")
+    return dict(result.to_json_dict())
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """The person-sized part of a GX result: counts and each failed expectation with its numbers."""
+    failed = []
+    for r in result.get("results", []):
+        if r.get("success"):
+            continue
+        cfg = r.get("expectation_config", {})
+        kwargs = {k: v for k, v in (cfg.get("kwargs") or {}).items() if k not in ("batch_id",)}
+        res = r.get("result") or {}
+        exc_info = r.get("exception_info") or {}
+        failed.append({
+            "expectation": cfg.get("type"),
+            "kwargs": kwargs,
+            "unexpected_count": res.get("unexpected_count"),
+            "unexpected_percent": res.get("unexpected_percent"),
+            "observed_value": res.get("observed_value"),
+            "partial_unexpected_list": (res.get("partial_unexpected_list") or [])[:5],
+            "exception": exc_info.get("exception_message") if exc_info.get("raised_exception") else None,
+        })
+    stats = result.get("statistics", {})
+    return {
+        "success": bool(result.get("success")),
+        "evaluated": int(stats.get("evaluated_expectations", 0)),
+        "failed": int(stats.get("unsuccessful_expectations", 0)),
+        "failures": failed,
+    }
+
+
+def failure_message(model: str, summary: dict[str, Any], rows: int, where: str) -> str:
+    lines = [
+        f"Data validation failed for {model}: {summary['failed']} of {summary['evaluated']} expectations "
+        f"failed on {rows:,} rows. No model was trained.",
+    ]
+    for f in summary["failures"]:
+        args = ", ".join(f"{k}={v!r}" for k, v in f["kwargs"].items())
+        detail = []
+        if f["exception"]:
+            detail.append(f"error: {f['exception']}")
+        if f["unexpected_count"] is not None:
+            pct = f["unexpected_percent"]
+            detail.append(f"{f['unexpected_count']:,} unexpected ({pct:.2f}%)" if pct is not None
+                          else f"{f['unexpected_count']:,} unexpected")
+        if f["observed_value"] is not None:
+            detail.append(f"observed {f['observed_value']!r}")
+        if f["partial_unexpected_list"]:
+            detail.append(f"e.g. {f['partial_unexpected_list']}")
+        lines.append(f"  - {f['expectation']}({args}): {'; '.join(detail) or 'failed'}")
+    lines.append(f"Full result: {where}. Fix the data at its source (or the expectation, if the data is right) "
+                 "and re-run the DAG.")
+    return "\n".join(lines)
+
+
+class ValidateDataOperator(MlopsBaseOperator):
+    """Snapshot the training window and run the config's Great Expectations checks on it.
+
+    Opens (or, on retry, finds) the DAG run's MLflow run, stores the training window as an immutable
+    content-addressed snapshot, and logs the validation result to the run (``data_validation.json``).
+
+    :return: ``{"mlflow_run_id", "snapshot_uri", "data_sha256", "rows", "window_start", "window_end",
+        "source", "validation": {"success", "evaluated", "failed", "failures"}}``
+    :raises DataValidationFailed: any expectation failed; the message lists each with its counts.
+    """
+
+    ui_color = "#fff3cd"
+
+    def _open_run(self, context: Context) -> str:
+        client = self.mlflow_hook.get_conn()
+        experiment_id = self.mlflow_hook.ensure_experiment(self.experiment_name)
+        dag_id = context["dag"].dag_id
+        run_id = context["run_id"]
+        existing = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`mlops.airflow_dag_id` = '{dag_id}' and tags.`mlops.airflow_run_id` = '{run_id}'",
+            max_results=1,
+        )
+        if existing:
+            return str(existing[0].info.run_id)
+        run = client.create_run(
+            experiment_id,
+            run_name=f"{self.model_name}-{run_id}"[:250],
+            tags={
+                "mlops.airflow_dag_id": dag_id,
+                "mlops.airflow_run_id": run_id,
+                "mlops.model": self.model_name,
+                "mlops.trigger": json.dumps(self.trigger_record(context), sort_keys=True),
+            },
+        )
+        return str(run.info.run_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops_provider import settings
+        from mlops_provider.datasets import take_snapshot
+
+        cfg = self.pipeline
+        snap, df = take_snapshot(cfg, data_root=settings.data_root(), snapshot_root=self.snapshot_root(),
+                                 storage=self.storage)
+        self.log.info("Training window: %s rows from %s (%s files, %s..%s); snapshot %s",
+                      f"{snap.rows:,}", snap.source, snap.source_files, snap.window_start, snap.window_end,
+                      snap.uri)
+        run_id = self._open_run(context)
+        client = self.mlflow_hook.get_conn()
+        if cfg.expectations:
+            raw = run_expectations(df, list(cfg.expectations), f"{self.model_name}_training_data")
+            summary = summarize(raw)
+        else:
+            raw, summary = {}, {"success": True, "evaluated": 0, "failed": 0, "failures": []}
+            self.log.warning("Config %s has no expectations: training data is not validated", self.model_name)
+        client.log_dict(run_id, {"summary": summary, "snapshot": snap.as_dict(), "gx_result": raw},
+                        "data_validation.json")
+        for key, value in (("data_sha256", snap.sha256), ("data_snapshot", snap.uri),
+                           ("data_rows", str(snap.rows)), ("data_source", snap.source), ("data_validation", "passed" if summary["success"] else "failed")):
+            client.set_tag(run_id, f"mlops.{key}", value)
+        if not summary["success"]:
+            where = f"MLflow run {run_id}, artifact data_validation.json"
+            client.set_terminated(run_id, status="FAILED")
+            raise DataValidationFailed(failure_message(self.model_name, summary, snap.rows, where))
+        self.log.info("Data validation passed: %d expectations on %s rows", summary["evaluated"], f"{snap.rows:,}")
+        return {
+            "mlflow_run_id": run_id,
+            "snapshot_uri": snap.uri,
+            "data_sha256": snap.sha256,
+            "rows": snap.rows,
+            "source": snap.source,
+            "window_start": snap.window_start,
+            "window_end": snap.window_end,
+            "validation": summary,
+        }

@@ -1,0 +1,234 @@
+"""Evaluate the config's gates on the holdout: nothing is registered unless every ``fail`` gate passes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.operators.base import MlopsBaseOperator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from airflow.sdk import Context
+    from mlops_provider.config import PipelineConfig
+
+
+class GateFailed(RuntimeError):
+    """One or more ``fail`` gates did not pass; one line per failed gate, with numbers."""
+
+
+@dataclass
+class GateResult:
+    gate: str  # e.g. "metric.roc_auc", "champion.roc_auc", "latency.p95_ms_per_row", "fairness.region.recall"
+    value: float | None
+    threshold: float | None
+    comparator: str  # ">=", "<=", "skipped"
+    passed: bool
+    severity: str
+    detail: str
+
+    def line(self) -> str:
+        verdict = "passed" if self.passed else ("FAILED" if self.severity == "fail" else "warning")
+        return f"{self.gate} {verdict}: {self.detail}"
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def metric_gates(config: PipelineConfig, metrics: Mapping[str, float]) -> list[GateResult]:
+    out = []
+    for g in config.gates.metrics:
+        value = metrics.get(g.metric)
+        ok = value is not None and value == value
+        if ok and g.min is not None:
+            ok = value >= g.min  # type: ignore[operator]
+        if ok and g.max is not None:
+            ok = value <= g.max  # type: ignore[operator]
+        bounds = " and ".join(b for b in (f">= {g.min}" if g.min is not None else "",
+                                           f"<= {g.max}" if g.max is not None else "") if b)
+        out.append(GateResult(
+            gate=f"metric.{g.metric}", value=value, threshold=g.min if g.min is not None else g.max,
+            comparator=">=" if g.min is not None else "<=", passed=bool(ok), severity=g.severity,
+            detail=f"holdout {g.metric} {_fmt(value)}, required {bounds}",
+        ))
+    return out
+
+
+def champion_gate(config: PipelineConfig, challenger: float, champion: float | None,
+                  champion_version: str | None, error: str | None = None) -> GateResult | None:
+    from mlops_provider.modeling import higher_is_better
+
+    g = config.gates.champion
+    if g is None:
+        return None
+    name = g.metric or config.primary_metric
+    if champion_version is None:
+        return GateResult(f"champion.{name}", None, g.max_drop, "skipped", True, g.severity,
+                          f"skipped: no champion yet, so nothing to compare against (challenger {_fmt(challenger)})")
+    if error is not None or champion is None:
+        return GateResult(f"champion.{name}", None, g.max_drop, "<=", False, g.severity,
+                          f"champion v{champion_version} could not be scored on this holdout: {error}")
+    drop = (champion - challenger) if higher_is_better(name) else (challenger - champion)
+    passed = drop <= g.max_drop + 1e-12
+    return GateResult(
+        f"champion.{name}", drop, g.max_drop, "<=", passed, g.severity,
+        f"challenger {_fmt(challenger)} vs champion v{champion_version} {_fmt(champion)} on the same holdout: "
+        f"drop {drop:+.4f}, allowed {g.max_drop}",
+    )
+
+
+def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[GateResult]:
+    import numpy as np
+
+    g = config.gates.latency
+    if g is None:
+        return []
+    predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
+    predict(X.head(min(len(X), g.batch_size)))  # warm-up
+    out = []
+    if g.p95_ms_per_row is not None:
+        timings = []
+        for i in range(g.repeats):
+            row = X.iloc[[i % len(X)]]
+            t = time.perf_counter()
+            predict(row)
+            timings.append((time.perf_counter() - t) * 1000)
+        p95 = float(np.percentile(timings, 95))
+        out.append(GateResult("latency.p95_ms_per_row", p95, g.p95_ms_per_row, "<=", p95 <= g.p95_ms_per_row,
+                              g.severity, f"p95 {p95:.2f} ms per single-row call over {g.repeats} calls, "
+                              f"limit {g.p95_ms_per_row} ms"))
+    if g.p95_ms_per_batch is not None:
+        rng = np.random.default_rng(config.training.seed)
+        batch = X.iloc[rng.integers(0, len(X), size=g.batch_size)]
+        timings = []
+        for _ in range(max(5, g.repeats // 5)):
+            t = time.perf_counter()
+            predict(batch)
+            timings.append((time.perf_counter() - t) * 1000)
+        p95 = float(np.percentile(timings, 95))
+        out.append(GateResult("latency.p95_ms_per_batch", p95, g.p95_ms_per_batch, "<=",
+                              p95 <= g.p95_ms_per_batch, g.severity,
+                              f"p95 {p95:.1f} ms per batch of {g.batch_size} rows over {len(timings)} calls, "
+                              f"limit {g.p95_ms_per_batch} ms"))
+    return out
+
+
+def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) -> list[GateResult]:
+    from mlops_provider.modeling import features_frame, metric, predict_scores
+
+    out = []
+    for g in config.gates.fairness:
+        per_group: dict[str, float] = {}
+        small = []
+        for value, group in holdout.groupby(g.slice, dropna=False, sort=True):
+            if len(group) < g.min_rows:
+                small.append(str(value))
+                continue
+            pred, score = predict_scores(model, features_frame(group, config), config.task)
+            m = metric(g.metric, group[config.data.target].to_numpy(), pred, score)
+            if m == m:
+                per_group[str(value)] = m
+        name = f"fairness.{g.slice}.{g.metric}"
+        if len(per_group) < 2:
+            out.append(GateResult(name, None, g.max_gap, "<=", False, g.severity,
+                                  f"fewer than two groups of '{g.slice}' with >= {g.min_rows} holdout rows; "
+                                  "the gap cannot be measured (lower min_rows or check the slice column)"))
+            continue
+        best = max(per_group, key=per_group.__getitem__)
+        worst = min(per_group, key=per_group.__getitem__)
+        gap = per_group[best] - per_group[worst]
+        groups = ", ".join(f"{k}={v:.3f}" for k, v in per_group.items())
+        note = f"; groups under {g.min_rows} rows not compared: {', '.join(small)}" if small else ""
+        out.append(GateResult(name, gap, g.max_gap, "<=", gap <= g.max_gap + 1e-12, g.severity,
+                              f"{g.metric} gap {gap:.4f} between {g.slice}={best} ({per_group[best]:.4f}) and "
+                              f"{g.slice}={worst} ({per_group[worst]:.4f}), allowed {g.max_gap} [{groups}]{note}"))
+    return out
+
+
+class EvaluateGatesOperator(MlopsBaseOperator):
+    """Evaluate every gate of the config on the trained model's holdout and log the results to MLflow.
+
+    :param training: output of :class:`TrainModelOperator` (templated).
+    :return: ``{"passed", "results": [GateResult...], "failed": [...], "warnings": [...],
+        "champion_version", "mlflow_run_id", "model_uri"}``
+    :raises GateFailed: a ``fail`` gate did not pass; the message has one line per failed gate.
+    """
+
+    template_fields: Sequence[str] = ("training",)
+    ui_color = "#f8d7da"
+
+    def __init__(self, *, training: Mapping[str, Any] | Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.training = training
+
+    def _champion(self, client: Any) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(client.get_model_version_by_alias(self.model_name, "champion").version)
+        except MlflowException:
+            return None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import mlflow
+        import pandas as pd
+
+        from mlops_provider.modeling import evaluate
+
+        cfg = self.pipeline
+        tr = dict(self.training)
+        run_id = tr["mlflow_run_id"]
+        client = self.mlflow_hook.get_conn()
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=tr["holdout_artifact"],
+                                                    tracking_uri=self.mlflow_hook.tracking_uri)
+        holdout = pd.read_parquet(local)
+        model = mlflow.sklearn.load_model(tr["model_uri"])
+        metrics = dict(tr["metrics"])
+        results = metric_gates(cfg, metrics)
+        champion_version = self._champion(client)
+        if cfg.gates.champion is not None:
+            name = cfg.gates.champion.metric or cfg.primary_metric
+            champ_value, error = None, None
+            if champion_version is not None:
+                try:
+                    champ = mlflow.sklearn.load_model(f"models:/{self.model_name}@champion")
+                    champ_value = evaluate(champ, holdout, cfg)[name]
+                except Exception as exc:  # a champion that cannot score this data cannot be compared
+                    error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            gate = champion_gate(cfg, metrics[name], champ_value, champion_version, error)
+            if gate is not None:
+                results.append(gate)
+        from mlops_provider.modeling import features_frame
+
+        results += latency_gates(cfg, model, features_frame(holdout, cfg))
+        results += fairness_gates(cfg, model, holdout)
+
+        failed = [r for r in results if not r.passed and r.severity == "fail"]
+        warnings = [r for r in results if not r.passed and r.severity == "warn"]
+        payload = [asdict(r) for r in results]
+        safe = {r.gate.replace(".", "_"): r.value for r in results if r.value is not None and r.value == r.value}
+        with self.mlflow_run(run_id):
+            mlflow.log_metrics({f"gate_{k}": float(v) for k, v in safe.items()})
+            mlflow.log_dict({"results": payload, "champion_version": champion_version}, "gates.json")
+            mlflow.set_tag("mlops.gates_passed", str(not failed).lower())
+        for r in results:
+            (self.log.info if r.passed else self.log.warning)("Gate %s", r.line())
+        if failed:
+            lines = "\n".join(f"  - {r.line()}" for r in failed)
+            raise GateFailed(
+                f"{len(failed)} of {len(results)} gates failed for {self.model_name} (MLflow run {run_id}); "
+                f"the model is not registered and the champion is unchanged:\n{lines}"
+            )
+        return {
+            "passed": True,
+            "results": payload,
+            "failed": [],
+            "warnings": [asdict(r) for r in warnings],
+            "champion_version": champion_version,
+            "mlflow_run_id": run_id,
+            "model_uri": tr["model_uri"],
+        }
