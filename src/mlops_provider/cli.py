@@ -47,12 +47,27 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             if cfg.model in seen_models and seen_models[cfg.model] != file:
                 from mlops_provider.config import Problem
 
-                errors.append(ConfigError(file, [Problem(
-                    "model", f"model {cfg.model!r} is already defined in {seen_models[cfg.model]}; rename one")]))
+                errors.append(
+                    ConfigError(
+                        file,
+                        [
+                            Problem(
+                                "model",
+                                f"model {cfg.model!r} is already defined in {seen_models[cfg.model]}; "
+                                "rename one",
+                            )
+                        ],
+                    )
+                )
                 continue
             seen_models[cfg.model] = file
             gates = cfg.gates
-            n_gates = len(gates.metrics) + len(gates.fairness) + (gates.champion is not None) + (gates.latency is not None)
+            n_gates = (
+                len(gates.metrics)
+                + len(gates.fairness)
+                + (gates.champion is not None)
+                + (gates.latency is not None)
+            )
             summaries.append(
                 f"ok  {file}: model {cfg.model} ({cfg.task}), {len(cfg.data.features.all)} features, "
                 f"{len(cfg.expectations)} expectations, {n_gates} gates, estimator "
@@ -87,9 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="validate pipeline config files or folders")
     v.add_argument("paths", nargs="+", help="config files or folders (defaults.yaml in a folder is merged)")
-    v.add_argument("--allow-module", action="append", metavar="MODULE",
-                   help="also allow estimators from this module (as the [mlops] allowed_estimator_modules "
-                        "option of the deployment does)")
+    v.add_argument(
+        "--allow-module",
+        action="append",
+        metavar="MODULE",
+        help="also allow estimators from this module (as the [mlops] allowed_estimator_modules "
+        "option of the deployment does)",
+    )
     v.set_defaults(func=_cmd_validate)
     s = sub.add_parser("schema", help="print the JSON Schema of a pipeline config")
     s.set_defaults(func=_cmd_schema)

@@ -139,8 +139,16 @@ def take_snapshot(
     uri = snapshot_uri(snapshot_root, config.model, sha)
     if not storage.exists(uri):
         storage.write_bytes(uri, stored)
-    snap = Snapshot(uri=uri, sha256=sha, rows=len(df), columns=[str(c) for c in df.columns], source=source,
-                    source_files=n_files, window_start=start, window_end=end)
+    snap = Snapshot(
+        uri=uri,
+        sha256=sha,
+        rows=len(df),
+        columns=[str(c) for c in df.columns],
+        source=source,
+        source_files=n_files,
+        window_start=start,
+        window_end=end,
+    )
     return snap, df
 
 

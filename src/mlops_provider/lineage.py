@@ -37,8 +37,16 @@ TAG_PREFIX = "mlops."
 #: Packages whose version can change a trained model's numbers.
 MODEL_SHAPING_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow")
 REQUIRED_TAGS = (
-    "data_sha256", "data_rows", "config_sha256", "package_version", "git_commit", "lock_sha256",
-    "seed", "airflow_dag_id", "airflow_run_id", "gates",
+    "data_sha256",
+    "data_rows",
+    "config_sha256",
+    "package_version",
+    "git_commit",
+    "lock_sha256",
+    "seed",
+    "airflow_dag_id",
+    "airflow_run_id",
+    "gates",
 )
 
 
@@ -59,13 +67,37 @@ def environment() -> dict[str, str]:
     return env
 
 
+def model_requirements() -> list[str]:
+    """Pinned requirements of a logged model: the model-shaping packages plus mlflow and skops.
+
+    Given explicitly so MLflow does not infer them by loading the model in a subprocess (slow).
+    """
+    out = []
+    for name in (*MODEL_SHAPING_PACKAGES, "mlflow", "skops"):
+        try:
+            out.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
 def git_commit(folder: Path) -> str:
     """HEAD of the git checkout holding ``folder`` (``+dirty`` when it has uncommitted changes)."""
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "none"
     return f"{head}+dirty" if dirty else head
@@ -92,7 +124,7 @@ def from_tags(version_tags: dict[str, str]) -> dict[str, Any]:
     for key, text in version_tags.items():
         if not key.startswith(TAG_PREFIX):
             continue
-        name = key[len(TAG_PREFIX):]
+        name = key[len(TAG_PREFIX) :]
         try:
             value = json.loads(text) if text[:1] in "[{" else text
         except ValueError:

@@ -68,10 +68,12 @@ def build_pipeline(config: PipelineConfig, allowed: tuple[str, ...] = DEFAULT_ES
         numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
         transformers.append(("numeric", numeric, list(feats.numeric)))
     if feats.categorical:
-        categorical = Pipeline([
-            ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ])
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+            ]
+        )
         transformers.append(("categorical", categorical, list(feats.categorical)))
     pipe = Pipeline([("preprocess", ColumnTransformer(transformers)), ("model", estimator)])
     _seed_everything(pipe, config.training.seed)
@@ -81,6 +83,8 @@ def build_pipeline(config: PipelineConfig, allowed: tuple[str, ...] = DEFAULT_ES
 def features_frame(df: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
     feats = config.data.features
     out = df[feats.all].copy()
+    for col in feats.numeric:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     for col in feats.categorical:
         out[col] = out[col].astype("object").where(out[col].notna(), None)
     return out
@@ -89,7 +93,9 @@ def features_frame(df: pd.DataFrame, config: PipelineConfig) -> pd.DataFrame:
 def split(df: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     from sklearn.model_selection import train_test_split
 
-    stratify = df[config.data.target] if (config.task == "classification" and config.training.stratify) else None
+    stratify = (
+        df[config.data.target] if (config.task == "classification" and config.training.stratify) else None
+    )
     train, holdout = train_test_split(
         df, test_size=config.training.test_size, random_state=config.training.seed, stratify=stratify
     )
@@ -141,6 +147,23 @@ def evaluate(model: Any, df: pd.DataFrame, config: PipelineConfig) -> dict[str, 
     y = df[config.data.target].to_numpy()
     pred, score = predict_scores(model, features_frame(df, config), config.task)
     return {n: metric(n, y, pred, score) for n in names}
+
+
+def trusted_types(pipe: Any, allowed: tuple[str, ...] = DEFAULT_ESTIMATOR_MODULES) -> list[str]:
+    """Types the skops file of ``pipe`` needs trusted on load: only from allowed modules and numpy/scipy.
+
+    MLflow stores scikit-learn models with skops (no pickle); loading refuses types not listed here.
+    """
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=sio.dumps(pipe))
+    roots = {*(m.split(".")[0] for m in allowed), "numpy", "scipy", "builtins", "collections"}
+    foreign = [t for t in untrusted if t.split(".")[0] not in roots]
+    if foreign:
+        raise EstimatorError(
+            f"the trained pipeline contains types from modules that are not allowed: {foreign}"
+        )
+    return sorted(untrusted)
 
 
 def higher_is_better(name: str) -> bool:

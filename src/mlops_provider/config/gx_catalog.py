@@ -5,7 +5,6 @@ Kept as data so that config validation never imports great_expectations (4 s col
 
 from __future__ import annotations
 
-
 GX_EXPECTATIONS: dict[str, str] = {
     "expect_column_distinct_values_to_be_in_set": "ExpectColumnDistinctValuesToBeInSet",
     "expect_column_distinct_values_to_contain_set": "ExpectColumnDistinctValuesToContainSet",

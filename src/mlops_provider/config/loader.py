@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from mlops_provider.config.schema import FieldProblem, PipelineConfig
 
@@ -70,31 +72,234 @@ class LoadResult:
 
 # -- YAML ------------------------------------------------------------------------------------------
 
+_YAML_TAG = "tag:yaml.org,2002:"
+_STR_TAG = _YAML_TAG + "str"
+_MERGE_TAG = _YAML_TAG + "merge"
+
+
+class _BadValue(Exception):
+    """A scalar whose (explicit) tag could not build a value, with the node at fault."""
+
+    def __init__(self, node: yaml.Node, error: Exception) -> None:
+        super().__init__(str(error))
+        self.node = node
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, minus implicit timestamps: ``2026-02-30`` stays text for pydantic to report.
+
+    Without this, an impossible date crashes the YAML constructor with a bare ``ValueError`` that names
+    neither the line nor the field, and a date-looking ``description`` would turn into a date object.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _YAML_TAG + "timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (yaml.YAMLError, _BadValue):
+            raise
+        except Exception as exc:
+            raise _BadValue(node, exc) from None
+
+
+_SAFE_TAGS = frozenset(tag for tag in _Loader.yaml_constructors if tag is not None)
+
+#: Extra advice for the YAML parser's terser problems.
+_YAML_HINTS = {
+    "mapping values are not allowed here": "a 'key: value' sits where a plain value belongs; check the "
+    "indentation of this line and quote values that contain ': '",
+    "found character '\\t' that cannot start any token": "YAML indents with spaces, never tabs",
+    "found undefined alias": "an *alias names an &anchor that is not defined above it",
+    "expected a single document in the stream": "a config file holds one document; remove the '---' "
+    "separators after the first",
+}
+
+
+def _show_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Return (data, node tree) or raise ConfigError for unreadable / unparsable YAML."""
+    """Return (data, node tree) or raise ConfigError for unreadable / unparsable / unsafe YAML."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, [Problem("", f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(path, [Problem("", f"cannot read the file: {exc.strerror}")]) from None
+        raise ConfigError(path, [Problem("", f"cannot read the file: {exc.strerror}; check the path and "
+                                             "its permissions")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [_not_utf8(raw, exc)]) from None
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            problems = _check_nodes(node)
+            if problems:
+                raise ConfigError(path, problems)
+        data = loader.construct_document(node) if node is not None else None
+    except _BadValue as exc:
+        bad = exc.node
         raise ConfigError(path, [Problem(
-            "", f"YAML tag not allowed ({exc.problem}); only plain YAML is read (safe loader), "
-            "remove the '!' tag", line)]) from None
+            format_loc(_loc_of(node, bad)),
+            f"{getattr(bad, 'value', '')!r} cannot be read as {_show_tag(bad.tag)} ({exc}); remove the tag "
+            "or write a value of that type",
+            _line(bad),
+        )]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
-        detail = f"{exc.problem}" + (f" ({exc.context})" if exc.context else "")
-        raise ConfigError(path, [Problem("", f"not valid YAML: {detail}; fix the syntax at this line", line)]) from None
+        detail = str(exc.problem or "unexpected content")
+        if exc.context:
+            started = exc.context_mark
+            at = ""
+            if started is not None and started.line != getattr(mark, "line", -1):
+                at = f" started at line {started.line + 1}"
+            detail += f" ({exc.context}{at})"
+        where = f" at column {mark.column + 1}" if mark else ""
+        hint = next((h for k, h in _YAML_HINTS.items() if k in str(exc.problem)), "")
+        raise ConfigError(path, [Problem(
+            "", f"not valid YAML{where}: {detail}; " + (f"{hint}; " if hint else "") + "fix the syntax there",
+            line,
+        )]) from None
     except yaml.YAMLError as exc:  # pragma: no cover - other yaml errors carry no mark
         raise ConfigError(path, [Problem("", f"not valid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
     return data, node
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> Problem:
+    line = raw.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    loc: Loc = ()
+    try:  # name the field the bad bytes sit in, when the rest of the file parses
+        node = yaml.compose(raw.decode("utf-8", errors="replace"), Loader=_Loader)
+        loc = _loc_at_line(node, line - 1) if node is not None else ()
+    except yaml.YAMLError:
+        pass
+    bad = " ".join(f"0x{b:02x}" for b in raw[exc.start:exc.end])
+    return Problem(
+        format_loc(loc),
+        f"the file is not UTF-8 text: byte {bad} at column {column} cannot be decoded ({exc.reason}); "
+        "save the file with the UTF-8 encoding",
+        line,
+    )
+
+
+def _check_nodes(root: yaml.Node) -> list[Problem]:
+    """Problems the plain YAML loaders let through: unsafe tags, duplicate keys, keys that are not text."""
+    problems: list[Problem] = []
+    seen_nodes: set[int] = set()
+
+    def walk(node: yaml.Node, loc: Loc) -> None:
+        if node.tag not in _SAFE_TAGS:
+            problems.append(Problem(
+                format_loc(loc),
+                f"YAML tag {_show_tag(node.tag)!r} is not allowed: configs are read with the safe loader, "
+                "which builds only plain values (text, numbers, booleans, lists, mappings); remove the tag "
+                "and write a plain value",
+                _line(node),
+            ))
+            return
+        if id(node) in seen_nodes:  # an alias of a node already checked
+            return
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key, value in node.value:
+                if key.tag == _MERGE_TAG:
+                    walk(value, loc)
+                    continue
+                if not isinstance(key, yaml.ScalarNode) or key.tag != _STR_TAG:
+                    problems.append(_non_string_key(key, loc))
+                    continue
+                if key.value in first_line:
+                    problems.append(Problem(
+                        format_loc((*loc, key.value)),
+                        f"key {key.value!r} appears twice in this mapping (lines {first_line[key.value]} and "
+                        f"{_line(key)}); YAML would silently keep only the last value, remove one of them",
+                        _line(key),
+                    ))
+                    continue
+                first_line[key.value] = _line(key)
+                walk(value, (*loc, key.value))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*loc, i))
+
+    walk(root, ())
+    return problems
+
+
+def _non_string_key(key: yaml.Node, loc: Loc) -> Problem:
+    if isinstance(key, yaml.ScalarNode):
+        kind = {
+            _YAML_TAG + "int": "a number",
+            _YAML_TAG + "float": "a number",
+            _YAML_TAG + "bool": "a boolean (YAML reads yes, no, on, off, true and false as booleans)",
+            _YAML_TAG + "null": "null",
+        }.get(key.tag, _show_tag(key.tag))
+        message = (
+            f"key {key.value!r} is read as {kind}, not as a name; quote it (\"{key.value}\") or rename it"
+        )
+        path = format_loc((*loc, key.value))
+    else:
+        message = "a list or mapping is used as a key; keys must be plain names"
+        path = format_loc(loc)
+    owner = _model_at((*loc, "_"))
+    if owner is not None:
+        message += f"; valid keys here: {', '.join(_keys_of(owner))}"
+    return Problem(path, message, _line(key))
+
+
+def _loc_of(root: yaml.Node | None, target: yaml.Node) -> Loc:
+    """Path of ``target`` inside the node tree (found by identity), () when not found."""
+
+    def search(node: yaml.Node, loc: Loc) -> Loc | None:
+        if node is target:
+            return loc
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                found = search(value, (*loc, str(getattr(key, "value", "?"))))
+                if found is not None:
+                    return found
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                found = search(item, (*loc, i))
+                if found is not None:
+                    return found
+        return None
+
+    return (search(root, ()) if root is not None else None) or ()
+
+
+def _loc_at_line(node: yaml.Node, line0: int) -> Loc:
+    """Path of the deepest value that spans the 0-based line ``line0``."""
+    loc: Loc = ()
+    while True:
+        if isinstance(node, yaml.MappingNode):
+            before = [(k, v) for k, v in node.value if k.start_mark.line <= line0]
+            if not before or before[-1][1].end_mark.line < line0:
+                return loc
+            key, node = before[-1]
+            loc = (*loc, str(getattr(key, "value", "?")))
+        elif isinstance(node, yaml.SequenceNode):
+            items = [(i, v) for i, v in enumerate(node.value) if v.start_mark.line <= line0]
+            if not items or items[-1][1].end_mark.line < line0:
+                return loc
+            i, node = items[-1]
+            loc = (*loc, i)
+        else:
+            return loc
 
 
 def _line_of(node: yaml.Node | None, loc: Loc) -> int | None:
@@ -191,44 +396,101 @@ def _unwrap_model(annotation: Any) -> Any:
     return None
 
 
-def _problem_from_error(err: dict[str, Any]) -> tuple[Loc, str]:
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return sorted((f.alias or n) for n, f in model.model_fields.items())
+
+
+def _field_at(loc: Loc) -> FieldInfo | None:
+    """The pydantic field at ``loc`` (None for list items, mapping entries and unknown keys)."""
+    owner = _model_at(loc)
+    if owner is None or not loc or not isinstance(loc[-1], str):
+        return None
+    return next((f for n, f in owner.model_fields.items() if loc[-1] in (n, f.alias)), None)
+
+
+def _flow(value: Any) -> str:
+    """A value written as YAML flow style, for examples in messages."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _example(info: FieldInfo | None, name: str) -> str:
+    if info is None or not info.examples:
+        return ""
+    return f", e.g. '{name}: {_flow(info.examples[0])}'"
+
+
+_BOUND_OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def _bounds(info: FieldInfo | None, ctx: dict[str, Any]) -> str:
+    """Every bound of a number field ('> 0.0 and < 1.0'), so one fix gives a valid value."""
+    found = [
+        f"{op} {getattr(meta, attr)}"
+        for meta in (info.metadata if info is not None else [])
+        for attr, op in _BOUND_OPS.items()
+        if getattr(meta, attr, None) is not None
+    ]
+    if not found:
+        found = [f"{_BOUND_OPS[k]} {v}" for k, v in ctx.items() if k in _BOUND_OPS]
+    return " and ".join(found) or "within its range"
+
+
+_TYPE_WORDS = {
+    "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "date_from_datetime_parsing": "a date like 2026-01-31", "date_parsing": "a date like 2026-01-31",
+    "date_type": "a date like 2026-01-31", "float_parsing": "a number", "float_type": "a number",
+    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+}
+
+
+def _problem_from_error(err: ErrorDetails) -> tuple[Loc, str]:
     loc: Loc = tuple(p for p in err["loc"])
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
     exc = ctx.get("error")
+    name = str(loc[-1]) if loc else ""
     if isinstance(exc, FieldProblem):
         return loc + _parse_path(exc.path), str(exc)
     if kind == "extra_forbidden":
-        key = str(loc[-1])
         owner = _model_at(loc)
-        valid = sorted((f.alias or n) for n, f in owner.model_fields.items()) if owner else []
-        close = difflib.get_close_matches(key, valid, n=1)
+        valid = _keys_of(owner) if owner else []
+        close = difflib.get_close_matches(name, valid, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        listing = f"valid keys here: {', '.join(valid)}" if valid else "this section takes no keys yet"
-        return loc, f"unknown key {key!r}; {hint}{listing}"
+        listing = (
+            f"valid keys here: {', '.join(valid)}" if valid else "this section takes no keys yet; remove it"
+        )
+        return loc, f"unknown key {name!r}; {hint}{listing}"
+    info = _field_at(loc)
     if kind == "missing":
-        return loc, "required field is missing; add it"
+        under = f" under {format_loc(loc[:-1])}" if loc[:-1] else ""
+        example = _example(info, name).replace(", e.g.", "; add it, e.g.") or "; add it"
+        about = f" ({info.description.rstrip('.')})" if info is not None and info.description else ""
+        return loc, f"required key {name!r} is missing{under}{example}{about}"
     if kind == "literal_error":
         return loc, f"got {_short(value)}; expected one of {ctx.get('expected')}"
-    if kind in {"float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"}:
-        want = "a whole number" if kind.startswith("int") else "a number"
-        return loc, f"got {_short(value)}; expected {want}"
     if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
-        bound = next(iter(ctx.values())) if ctx else "?"
-        return loc, f"got {_short(value)}; must be {op} {bound}"
-    if kind in {"string_type", "list_type", "dict_type", "bool_type", "bool_parsing", "model_type",
-                "date_from_datetime_parsing", "date_parsing", "date_type"}:
-        want = {"string_type": "a string", "list_type": "a list", "dict_type": "a mapping",
-                "bool_type": "true or false", "bool_parsing": "true or false",
-                "model_type": "a mapping of keys", "date_from_datetime_parsing": "a date like 2026-01-31",
-                "date_parsing": "a date like 2026-01-31", "date_type": "a date like 2026-01-31"}[kind]
-        return loc, f"got {_short(value)}; expected {want}"
+        return loc, f"got {_short(value)}; must be {_bounds(info, ctx)}"
+    if kind == "model_type":
+        model = _model_at((*loc, "_"))
+        keys = f" with the keys {', '.join(_keys_of(model))}" if model is not None else ""
+        return loc, f"got {_short(value)}; expected a mapping{keys}{_example(info, name)}"
+    if kind in _TYPE_WORDS:
+        want = _TYPE_WORDS[kind]
+        if want.endswith("number") and info is not None and info.metadata:
+            want += f" {_bounds(info, ctx)}"
+        return loc, f"got {_short(value)}; expected {want}{_example(info, name)}"
     if kind == "string_pattern_mismatch":
         return loc, f"got {_short(value)}; expected a non-empty name without leading or trailing spaces"
     if kind in {"string_too_short", "too_short"}:
-        return loc, f"got {_short(value)}; it must not be empty"
+        return loc, f"got {_short(value)}; it must not be empty{_example(info, name)}"
     if kind == "string_too_long":
         return loc, f"got a value longer than {ctx.get('max_length')} characters; shorten it"
     if kind == "value_error":
@@ -250,12 +512,10 @@ def _validate(
     allowed_estimator_modules: Iterable[str] | None,
 ) -> PipelineConfig:
     if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise ConfigError(file, [Problem("", f"the file is {kind}; a pipeline config is a mapping with at "
-                                             "least the keys model, data and training")])
-    if any(not isinstance(k, str) for k in data):
+        raise ConfigError(file, [_not_a_mapping(data, node)])
+    if any(not isinstance(k, str) for k in data):  # pragma: no cover - _check_nodes reports these first
         bad = next(k for k in data if not isinstance(k, str))
-        raise ConfigError(file, [Problem("", f"top-level key {bad!r} is not a string; quote it or rename it")])
+        raise ConfigError(file, [Problem("", f"key {bad!r} is not text; quote it or rename it", 1)])
     merged = deep_merge(defaults_data or {}, data)
     context = {"allowed_estimator_modules": tuple(allowed_estimator_modules or ()) or None}
     try:
@@ -274,17 +534,33 @@ def _validate(
         raise ConfigError(file, problems) from None
 
 
+def _not_a_mapping(data: Any, node: yaml.Node | None) -> Problem:
+    need = ("a pipeline config is a mapping of keys, at least model, data and training "
+            "(run 'mlops schema' for all of them)")
+    if data is None:
+        return Problem("", f"the file is empty (or holds only comments); {need}", 1)
+    kind = {str: "text", int: "a number", float: "a number", bool: "a boolean", list: "a list"}.get(
+        type(data), type(data).__name__
+    )
+    return Problem("", f"the file holds {kind} ({_short(data)}) instead of a mapping; {need}",
+                   _line(node) if node is not None else 1)
+
+
 def _defaults_for(folder: Path) -> tuple[Path | None, Any, yaml.Node | None]:
     path = folder / DEFAULTS_FILE
     if not path.is_file():
         return None, None, None
     data, node = _read_yaml(path)
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(path, [Problem("", "defaults.yaml must be a mapping of config keys")])
+        problem = _not_a_mapping(data, node)
+        raise ConfigError(path, [Problem("", f"{DEFAULTS_FILE} must be a mapping of config keys merged "
+                                             f"beneath every model file; {problem.message}", problem.line)])
     return path, data, node
 
 
-def load_config(path: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None) -> PipelineConfig:
+def load_config(
+    path: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None
+) -> PipelineConfig:
     """Load one model config, merging ``defaults.yaml`` from its folder beneath it."""
     file = Path(path)
     defaults_file, defaults_data, defaults_node = _defaults_for(file.parent)
@@ -301,8 +577,12 @@ def config_files(folder: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(
-        p for p in root.iterdir()
-        if p.is_file() and p.suffix in CONFIG_SUFFIXES and p.name != DEFAULTS_FILE and not p.name.startswith(".")
+        p
+        for p in root.iterdir()
+        if p.is_file()
+        and p.suffix in CONFIG_SUFFIXES
+        and p.name != DEFAULTS_FILE
+        and not p.name.startswith(".")
     )
 
 

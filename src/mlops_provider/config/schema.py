@@ -88,7 +88,11 @@ class ScheduleConfig(_Section):
         description="Cron for the nightly training run (UTC); null to train only on drift or by hand. "
         "The training DAG also runs on every event of the model's drift Asset.",
     )
-    start_date: date = Field(default=date(2026, 1, 1), description="First date the schedule applies to.")
+    start_date: date | None = Field(
+        default=None,
+        description="First date the schedule applies to; null (default) waits for the next cron time "
+        "after the DAG is unpaused instead of running the most recent one at once.",
+    )
     catchup: bool = Field(default=False, description="Run missed intervals since start_date.")
 
     @field_validator("training")
@@ -98,27 +102,38 @@ class ScheduleConfig(_Section):
 
 
 class FeaturesConfig(_Section):
-    numeric: list[Column] = Field(default_factory=list, description="Numeric feature columns.")
-    categorical: list[Column] = Field(default_factory=list, description="Categorical feature columns.")
+    numeric: list[Column] = Field(
+        default_factory=list, description="Numeric feature columns.", examples=[["tenure_months"]]
+    )
+    categorical: list[Column] = Field(
+        default_factory=list, description="Categorical feature columns.", examples=[["plan"]]
+    )
 
     @model_validator(mode="after")
     def _non_empty_and_unique(self) -> FeaturesConfig:
         if not self.numeric and not self.categorical:
             raise FieldProblem(
-                "numeric",
+                "",
                 "no feature columns; list at least one column under data.features.numeric or "
-                "data.features.categorical"
+                "data.features.categorical, e.g. 'numeric: [tenure_months]'",
             )
-        seen: set[str] = set()
-        for col in [*self.numeric, *self.categorical]:
+        seen: dict[str, str] = {}
+        for where, col in self.located():
             if col in seen:
                 raise FieldProblem(
-                    "categorical" if col in self.categorical else "numeric",
-                    f"column {col!r} is listed twice; each feature belongs to exactly one of numeric or "
-                    "categorical"
+                    where,
+                    f"column {col!r} is listed twice (first as {seen[col]}); each feature belongs to exactly "
+                    "one of numeric or categorical, remove one",
                 )
-            seen.add(col)
+            seen[col] = where
         return self
+
+    def located(self) -> list[tuple[str, str]]:
+        """``(path relative to features, column)`` for every feature, in order."""
+        return [
+            *((f"numeric[{i}]", c) for i, c in enumerate(self.numeric)),
+            *((f"categorical[{i}]", c) for i, c in enumerate(self.categorical)),
+        ]
 
     @property
     def all(self) -> list[str]:
@@ -130,13 +145,17 @@ class DataConfig(_Section):
 
     source: str = Field(
         min_length=1,
+        examples=["churn/labeled", "s3://ml-data/churn/labeled"],
         description="Labeled training data: a file, or a folder of csv/parquet partitions. A relative path "
         "is resolved against the [mlops] data_root Airflow option; s3:// URIs are read through the "
         "aws connection.",
     )
     format: Literal["csv", "parquet"] = Field(default="parquet", description="File format of the source.")
-    target: Column = Field(description="The label column.")
-    features: FeaturesConfig
+    target: Column = Field(description="The label column.", examples=["churned"])
+    features: FeaturesConfig = Field(
+        description="Feature columns by kind.",
+        examples=[{"numeric": ["tenure_months"], "categorical": ["plan"]}],
+    )
     time_column: Column | None = Field(
         default=None, description="Event time column; needed for window_days."
     )
@@ -161,26 +180,33 @@ class DataConfig(_Section):
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DataConfig:
-        features = self.features.all
-        if self.target in features:
-            raise FieldProblem(
-                "target",
-                f"target column {self.target!r} is also a feature; remove it from data.features"
-            )
-        for name, col in (("entity_key", self.entity_key), ("time_column", self.time_column)):
-            if col is not None and col in features:
+        located = self.features.located()
+        for name, col in (
+            ("target", self.target),
+            ("entity_key", self.entity_key),
+            ("time_column", self.time_column),
+        ):
+            where = next((w for w, c in located if c == col), None)
+            if col is not None and where is not None:
                 raise FieldProblem(
-                    name,
-                    f"{name} column {col!r} is also a feature (leakage); remove it from data.features"
+                    f"features.{where}",
+                    f"column {col!r} is the data.{name} and must not also be a feature (leakage); "
+                    f"remove it from data.features.{where.split('[')[0]}",
                 )
         if self.window_days is not None and self.time_column is None:
-            raise FieldProblem("window_days", "window_days needs data.time_column to know which rows fall in the window")
+            raise FieldProblem(
+                "window_days",
+                f"window_days {self.window_days} needs data.time_column (the event time column, e.g. "
+                "'time_column: event_date') to know which rows fall in the window; set it, or remove "
+                "window_days to train on all rows",
+            )
         return self
 
 
 class EstimatorConfig(_Section):
     class_: str = Field(
         alias="class",
+        examples=["sklearn.linear_model.LogisticRegression"],
         description="Dotted path of the estimator class, e.g. sklearn.ensemble.RandomForestClassifier. "
         "Only modules on the allow-list may be named (scikit-learn by default).",
     )
@@ -191,15 +217,20 @@ class EstimatorConfig(_Section):
     @field_validator("class_")
     @classmethod
     def _allowed(cls, value: str, info: ValidationInfo) -> str:
-        if not CLASS_PATH_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not a dotted class path; write e.g. sklearn.linear_model.LogisticRegression"
-            )
+        example = "write the module and the class, e.g. sklearn.linear_model.LogisticRegression"
+        if "." not in value:
+            raise ValueError(f"{value!r} is not a dotted class path; {example}")
         allowed = tuple((info.context or {}).get("allowed_estimator_modules") or DEFAULT_ESTIMATOR_MODULES)
         if not any(value == m or value.startswith(m + ".") for m in allowed):
             raise ValueError(
-                f"{value!r} is not in an allowed module ({', '.join(allowed)}); an Airflow admin can allow "
-                "more in the [mlops] allowed_estimator_modules option"
+                f"{value!r} is not in an allowed module (allowed: {', '.join(allowed)}); use an estimator "
+                "class from those, e.g. sklearn.ensemble.RandomForestClassifier. An Airflow admin can allow "
+                "more modules in the [mlops] allowed_estimator_modules option"
+            )
+        if not CLASS_PATH_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a dotted class path (the last part must be a class name starting with "
+                f"an uppercase letter); {example}"
             )
         return value
 
@@ -207,15 +238,19 @@ class EstimatorConfig(_Section):
     @classmethod
     def _no_random_state(cls, value: dict[str, Any]) -> dict[str, Any]:
         if "random_state" in value:
-            raise ValueError(
-                "random_state is set from training.seed for every step that takes one; remove it here "
-                "and set training.seed instead"
+            raise FieldProblem(
+                "random_state",
+                f"random_state {value['random_state']!r} is not allowed here: it is set from training.seed "
+                "for every step that takes one; remove it and set training.seed instead",
             )
         return value
 
 
 class TrainingConfig(_Section):
-    estimator: EstimatorConfig
+    estimator: EstimatorConfig = Field(
+        description="The estimator class and its parameters.",
+        examples=[{"class": "sklearn.linear_model.LogisticRegression", "params": {"C": 1.0}}],
+    )
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0, description="Holdout fraction.")
     seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Seed for the split and every "
                       "random_state in the pipeline.")
@@ -226,7 +261,7 @@ class TrainingConfig(_Section):
 
 
 class MetricGate(_Section):
-    metric: str = Field(description="Holdout metric name.")
+    metric: str = Field(description="Holdout metric name.", examples=["roc_auc"])
     min: float | None = Field(default=None, description="Fail when the metric is below this.")
     max: float | None = Field(default=None, description="Fail when the metric is above this.")
     severity: Severity = "fail"
@@ -234,9 +269,18 @@ class MetricGate(_Section):
     @model_validator(mode="after")
     def _bound(self) -> MetricGate:
         if self.min is None and self.max is None:
-            raise FieldProblem("min", f"gate on {self.metric!r} has neither min nor max; set at least one")
+            higher = ALL_METRICS.get(self.metric, True)
+            example = "min: 0.75 (higher is better)" if higher else "max: 0.5 (lower is better)"
+            raise FieldProblem(
+                "",
+                f"gate on {self.metric!r} has neither min nor max; set at least one, e.g. {example}",
+            )
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise FieldProblem("min", f"min {self.min} is greater than max {self.max}")
+            raise FieldProblem(
+                "min",
+                f"min {self.min} is greater than max {self.max}, so no value could pass; "
+                "lower min or raise max (min <= max)",
+            )
         return self
 
 
@@ -258,12 +302,15 @@ class LatencyGate(_Section):
     @model_validator(mode="after")
     def _bound(self) -> LatencyGate:
         if self.p95_ms_per_row is None and self.p95_ms_per_batch is None:
-            raise ValueError("latency gate needs p95_ms_per_row, p95_ms_per_batch or both")
+            raise ValueError(
+                "latency gate has no threshold; set p95_ms_per_row (e.g. 25), p95_ms_per_batch "
+                "(e.g. 250) or both, or remove gates.latency"
+            )
         return self
 
 
 class FairnessGate(_Section):
-    slice: Column = Field(description="Column whose values define the groups.")
+    slice: Column = Field(description="Column whose values define the groups.", examples=["region"])
     metric: str = Field(default="recall", description="Metric computed per group.")
     max_gap: float = Field(ge=0.0, description="Largest allowed gap between the best and worst group.")
     min_rows: int = Field(default=30, ge=1, description="Groups with fewer holdout rows are not compared.")
@@ -288,7 +335,7 @@ class AlertingConfig(_Section):
 class AirflowConfig(_Section):
     retries: int = Field(default=1, ge=0, le=20)
     retry_delay_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
-    tags: list[str] = Field(default_factory=list, description="Extra DAG tags.")
+    tags: list[str] = Field(default_factory=list, description="Extra DAG tags.", examples=[["churn"]])
 
 
 class _Reserved(_Section):
@@ -304,18 +351,29 @@ def _expectation_item(value: Any) -> Any:
 class PipelineConfig(_Section):
     """One model's pipelines."""
 
-    model: str = Field(description="Registered model name; DAG ids are <model>_training and so on.")
+    model: str = Field(
+        description="Registered model name; DAG ids are <model>_training and so on.", examples=["churn"]
+    )
     owner: str = Field(default="mlops", min_length=1, description="Airflow task owner.")
     description: str = ""
     task: Literal["classification", "regression"] = "classification"
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    data: DataConfig
+    data: DataConfig = Field(
+        description="The labeled training data.",
+        examples=[
+            {"source": "churn/labeled", "target": "churned", "features": {"numeric": ["tenure_months"]}}
+        ],
+    )
     expectations: list[dict[str, dict[str, Any]]] = Field(
         default_factory=list,
         description="Great Expectations checks on the training data, each written as "
         "'- expect_name: {arguments}'.",
+        examples=[[{"expect_column_values_to_not_be_null": {"column": "customer_id"}}]],
     )
-    training: TrainingConfig
+    training: TrainingConfig = Field(
+        description="How the model is trained.",
+        examples=[{"estimator": {"class": "sklearn.linear_model.LogisticRegression"}}],
+    )
     gates: GatesConfig = Field(default_factory=GatesConfig)
     alerting: AlertingConfig = Field(default_factory=AlertingConfig)
     airflow: AirflowConfig = Field(default_factory=AirflowConfig)
@@ -354,9 +412,15 @@ class PipelineConfig(_Section):
                 )
             (name,) = item
             if name not in GX_EXPECTATIONS:
-                close = difflib.get_close_matches(name, GX_EXPECTATIONS, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "see the Great Expectations gallery"
-                raise FieldProblem(f"[{i}]", f"{name!r} is not a Great Expectations core expectation; {hint}")
+                close = difflib.get_close_matches(name, GX_EXPECTATIONS, n=3)
+                hint = (
+                    f"did you mean {' or '.join(repr(c) for c in close)}?"
+                    if close
+                    else "see the core expectations in the Great Expectations gallery"
+                )
+                raise FieldProblem(
+                    f"[{i}]", f"{name!r} is not a Great Expectations core expectation; {hint}"
+                )
         return value
 
     @model_validator(mode="after")
@@ -375,9 +439,11 @@ class PipelineConfig(_Section):
             check(self.gates.champion.metric, "gates.champion.metric")
         for i, fgate in enumerate(self.gates.fairness):
             check(fgate.metric, f"gates.fairness[{i}].metric")
-        if self.task == "regression" and self.training.stratify and "stratify" in self.training.model_fields_set:
+        stratify_set = "stratify" in self.training.model_fields_set
+        if self.task == "regression" and self.training.stratify and stratify_set:
             raise FieldProblem(
-                "training.stratify", "stratify applies to classification only; remove it for regression"
+                "training.stratify",
+                "stratify: true applies to classification only; remove it (or set false) for regression",
             )
         return self
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import yaml
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
@@ -29,8 +29,9 @@ def _schedule(config: PipelineConfig) -> AssetOrTimeSchedule | Asset:
 
 
 def _doc_md(config: PipelineConfig, source: str | None) -> str:
-    resolved = yaml.safe_dump(
-        config.model_dump(mode="json", by_alias=True, exclude_defaults=False), sort_keys=False, width=100
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: this runs on every parse
+    resolved = yaml.dump(
+        config.model_dump(mode="json", by_alias=True), Dumper=dumper, sort_keys=False, width=100
     )
     when = f"cron `{config.schedule.training}` (UTC)" if config.schedule.training else "no cron"
     return (
@@ -55,7 +56,11 @@ def default_args(config: PipelineConfig) -> dict[str, object]:
 
 def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> DAG:
     """Return the plain ``airflow.sdk.DAG`` ``<model>_training`` for one model config."""
-    start = datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=timezone.utc)
+    start = (
+        datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=UTC)
+        if config.schedule.start_date
+        else None
+    )
     with DAG(
         dag_id=config.dag_id("training"),
         description=f"Train, gate, register and promote {config.model}",

@@ -55,7 +55,7 @@ class MlflowHook(BaseHook):
             if not conn.host:
                 raise ValueError(
                     f"MLflow connection {self.mlflow_conn_id!r} has neither extra.tracking_uri nor a host; "
-                    "set one (e.g. extra {\"tracking_uri\": \"sqlite:////path/mlflow.db\"})"
+                    'set one (e.g. extra {"tracking_uri": "sqlite:////path/mlflow.db"})'
                 )
             scheme = conn.schema or "http"
             port = f":{conn.port}" if conn.port else ""

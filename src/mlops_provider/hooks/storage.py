@@ -20,7 +20,7 @@ def is_s3(uri: str) -> bool:
 
 
 def _local(uri: str) -> Path:
-    return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+    return Path(uri[len("file://") :] if uri.startswith("file://") else uri)
 
 
 def join(root: str, *parts: str) -> str:

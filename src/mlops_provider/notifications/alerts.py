@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -44,7 +44,9 @@ class AlertNotifier(BaseNotifier):
 
     template_fields: Sequence[str] = ("text",)
 
-    def __init__(self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None) -> None:
+    def __init__(
+        self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.slack_conn_id = slack_conn_id
@@ -73,8 +75,12 @@ class AlertNotifier(BaseNotifier):
 
         path = settings.outbox_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "model": self.model,
-                  "slack_conn_id": self.slack_conn_id, "text": text}
+        record = {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": self.model,
+            "slack_conn_id": self.slack_conn_id,
+            "text": text,
+        }
         with path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         return f"outbox:{path}"

@@ -7,7 +7,7 @@ at module level: this module is loaded on every DAG parse.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -93,7 +93,7 @@ class MlopsBaseOperator(BaseOperator):
         return (*DEFAULT_ESTIMATOR_MODULES, *extra)
 
     @contextmanager
-    def mlflow_run(self, run_id: str) -> Iterator[Any]:
+    def mlflow_run(self, run_id: str) -> Generator[Any, None, None]:
         """Resume the DAG run's MLflow run for logging; always closes it."""
         import mlflow
 
@@ -112,8 +112,12 @@ class MlopsBaseOperator(BaseOperator):
         try:
             for asset, asset_events in events.items():
                 for event in asset_events:
-                    found.append({"asset": getattr(asset, "uri", str(asset)),
-                                  "extra": dict(getattr(event, "extra", {}) or {})})
+                    found.append(
+                        {
+                            "asset": getattr(asset, "uri", str(asset)),
+                            "extra": dict(getattr(event, "extra", {}) or {}),
+                        }
+                    )
         except Exception:  # pragma: no cover - accessor differences between Airflow releases
             found = []
         if found:

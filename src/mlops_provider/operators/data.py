@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     import pandas as pd
-
     from airflow.sdk import Context
 
 
-class DataValidationFailed(RuntimeError):
-    """Expectations failed on the training data; the message lists which, with counts."""
+class DataValidationFailed(AirflowFailException):
+    """Expectations failed on the training data; the message lists which, with counts.
+
+    Not retried: the same data fails the same way.
+    """
 
 
-def run_expectations(df: pd.DataFrame, expectations: list[dict[str, dict[str, Any]]], suite_name: str) -> dict[str, Any]:
+def run_expectations(
+    df: pd.DataFrame, expectations: list[dict[str, dict[str, Any]]], suite_name: str
+) -> dict[str, Any]:
     """Run the config's expectations on ``df`` with GX 1.x; return GX's JSON result (SUMMARY format)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
@@ -64,15 +69,17 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         kwargs = {k: v for k, v in (cfg.get("kwargs") or {}).items() if k not in ("batch_id",)}
         res = r.get("result") or {}
         exc_info = r.get("exception_info") or {}
-        failed.append({
-            "expectation": cfg.get("type"),
-            "kwargs": kwargs,
-            "unexpected_count": res.get("unexpected_count"),
-            "unexpected_percent": res.get("unexpected_percent"),
-            "observed_value": res.get("observed_value"),
-            "partial_unexpected_list": (res.get("partial_unexpected_list") or [])[:5],
-            "exception": exc_info.get("exception_message") if exc_info.get("raised_exception") else None,
-        })
+        failed.append(
+            {
+                "expectation": cfg.get("type"),
+                "kwargs": kwargs,
+                "unexpected_count": res.get("unexpected_count"),
+                "unexpected_percent": res.get("unexpected_percent"),
+                "observed_value": res.get("observed_value"),
+                "partial_unexpected_list": (res.get("partial_unexpected_list") or [])[:5],
+                "exception": exc_info.get("exception_message") if exc_info.get("raised_exception") else None,
+            }
+        )
     stats = result.get("statistics", {})
     return {
         "success": bool(result.get("success")),
@@ -94,15 +101,20 @@ def failure_message(model: str, summary: dict[str, Any], rows: int, where: str) 
             detail.append(f"error: {f['exception']}")
         if f["unexpected_count"] is not None:
             pct = f["unexpected_percent"]
-            detail.append(f"{f['unexpected_count']:,} unexpected ({pct:.2f}%)" if pct is not None
-                          else f"{f['unexpected_count']:,} unexpected")
+            detail.append(
+                f"{f['unexpected_count']:,} unexpected ({pct:.2f}%)"
+                if pct is not None
+                else f"{f['unexpected_count']:,} unexpected"
+            )
         if f["observed_value"] is not None:
             detail.append(f"observed {f['observed_value']!r}")
         if f["partial_unexpected_list"]:
             detail.append(f"e.g. {f['partial_unexpected_list']}")
         lines.append(f"  - {f['expectation']}({args}): {'; '.join(detail) or 'failed'}")
-    lines.append(f"Full result: {where}. Fix the data at its source (or the expectation, if the data is right) "
-                 "and re-run the DAG.")
+    lines.append(
+        f"Full result: {where}. Fix the data at its source (or the expectation, if the data is right) "
+        "and re-run the DAG."
+    )
     return "\n".join(lines)
 
 
@@ -126,7 +138,9 @@ class ValidateDataOperator(MlopsBaseOperator):
         run_id = context["run_id"]
         existing = client.search_runs(
             [experiment_id],
-            filter_string=f"tags.`mlops.airflow_dag_id` = '{dag_id}' and tags.`mlops.airflow_run_id` = '{run_id}'",
+            filter_string=(
+                f"tags.`mlops.airflow_dag_id` = '{dag_id}' and tags.`mlops.airflow_run_id` = '{run_id}'"
+            ),
             max_results=1,
         )
         if existing:
@@ -148,11 +162,18 @@ class ValidateDataOperator(MlopsBaseOperator):
         from mlops_provider.datasets import take_snapshot
 
         cfg = self.pipeline
-        snap, df = take_snapshot(cfg, data_root=settings.data_root(), snapshot_root=self.snapshot_root(),
-                                 storage=self.storage)
-        self.log.info("Training window: %s rows from %s (%s files, %s..%s); snapshot %s",
-                      f"{snap.rows:,}", snap.source, snap.source_files, snap.window_start, snap.window_end,
-                      snap.uri)
+        snap, df = take_snapshot(
+            cfg, data_root=settings.data_root(), snapshot_root=self.snapshot_root(), storage=self.storage
+        )
+        self.log.info(
+            "Training window: %s rows from %s (%s files, %s..%s); snapshot %s",
+            f"{snap.rows:,}",
+            snap.source,
+            snap.source_files,
+            snap.window_start,
+            snap.window_end,
+            snap.uri,
+        )
         run_id = self._open_run(context)
         client = self.mlflow_hook.get_conn()
         if cfg.expectations:
@@ -161,16 +182,24 @@ class ValidateDataOperator(MlopsBaseOperator):
         else:
             raw, summary = {}, {"success": True, "evaluated": 0, "failed": 0, "failures": []}
             self.log.warning("Config %s has no expectations: training data is not validated", self.model_name)
-        client.log_dict(run_id, {"summary": summary, "snapshot": snap.as_dict(), "gx_result": raw},
-                        "data_validation.json")
-        for key, value in (("data_sha256", snap.sha256), ("data_snapshot", snap.uri),
-                           ("data_rows", str(snap.rows)), ("data_source", snap.source), ("data_validation", "passed" if summary["success"] else "failed")):
+        client.log_dict(
+            run_id, {"summary": summary, "snapshot": snap.as_dict(), "gx_result": raw}, "data_validation.json"
+        )
+        for key, value in (
+            ("data_sha256", snap.sha256),
+            ("data_snapshot", snap.uri),
+            ("data_rows", str(snap.rows)),
+            ("data_source", snap.source),
+            ("data_validation", "passed" if summary["success"] else "failed"),
+        ):
             client.set_tag(run_id, f"mlops.{key}", value)
         if not summary["success"]:
             where = f"MLflow run {run_id}, artifact data_validation.json"
             client.set_terminated(run_id, status="FAILED")
             raise DataValidationFailed(failure_message(self.model_name, summary, snap.rows, where))
-        self.log.info("Data validation passed: %d expectations on %s rows", summary["evaluated"], f"{snap.rows:,}")
+        self.log.info(
+            "Data validation passed: %d expectations on %s rows", summary["evaluated"], f"{snap.rows:,}"
+        )
         return {
             "mlflow_run_id": run_id,
             "snapshot_uri": snap.uri,

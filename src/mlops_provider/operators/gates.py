@@ -7,17 +7,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     import pandas as pd
-
     from airflow.sdk import Context
+
     from mlops_provider.config import PipelineConfig
 
 
-class GateFailed(RuntimeError):
-    """One or more ``fail`` gates did not pass; one line per failed gate, with numbers."""
+class GateFailed(AirflowFailException):
+    """One or more ``fail`` gates did not pass; one line per failed gate, with numbers. Not retried."""
 
 
 @dataclass
@@ -48,18 +50,32 @@ def metric_gates(config: PipelineConfig, metrics: Mapping[str, float]) -> list[G
             ok = value >= g.min  # type: ignore[operator]
         if ok and g.max is not None:
             ok = value <= g.max  # type: ignore[operator]
-        bounds = " and ".join(b for b in (f">= {g.min}" if g.min is not None else "",
-                                           f"<= {g.max}" if g.max is not None else "") if b)
-        out.append(GateResult(
-            gate=f"metric.{g.metric}", value=value, threshold=g.min if g.min is not None else g.max,
-            comparator=">=" if g.min is not None else "<=", passed=bool(ok), severity=g.severity,
-            detail=f"holdout {g.metric} {_fmt(value)}, required {bounds}",
-        ))
+        bounds = " and ".join(
+            b
+            for b in (f">= {g.min}" if g.min is not None else "", f"<= {g.max}" if g.max is not None else "")
+            if b
+        )
+        out.append(
+            GateResult(
+                gate=f"metric.{g.metric}",
+                value=value,
+                threshold=g.min if g.min is not None else g.max,
+                comparator=">=" if g.min is not None else "<=",
+                passed=bool(ok),
+                severity=g.severity,
+                detail=f"holdout {g.metric} {_fmt(value)}, required {bounds}",
+            )
+        )
     return out
 
 
-def champion_gate(config: PipelineConfig, challenger: float, champion: float | None,
-                  champion_version: str | None, error: str | None = None) -> GateResult | None:
+def champion_gate(
+    config: PipelineConfig,
+    challenger: float,
+    champion: float | None,
+    champion_version: str | None,
+    error: str | None = None,
+) -> GateResult | None:
     from mlops_provider.modeling import higher_is_better
 
     g = config.gates.champion
@@ -67,16 +83,36 @@ def champion_gate(config: PipelineConfig, challenger: float, champion: float | N
         return None
     name = g.metric or config.primary_metric
     if champion_version is None:
-        return GateResult(f"champion.{name}", None, g.max_drop, "skipped", True, g.severity,
-                          f"skipped: no champion yet, so nothing to compare against (challenger {_fmt(challenger)})")
+        return GateResult(
+            f"champion.{name}",
+            None,
+            g.max_drop,
+            "skipped",
+            True,
+            g.severity,
+            f"skipped: no champion yet, so nothing to compare against (challenger {_fmt(challenger)})",
+        )
     if error is not None or champion is None:
-        return GateResult(f"champion.{name}", None, g.max_drop, "<=", False, g.severity,
-                          f"champion v{champion_version} could not be scored on this holdout: {error}")
+        return GateResult(
+            f"champion.{name}",
+            None,
+            g.max_drop,
+            "<=",
+            False,
+            g.severity,
+            f"champion v{champion_version} could not be scored on this holdout: {error}",
+        )
     drop = (champion - challenger) if higher_is_better(name) else (challenger - champion)
     passed = drop <= g.max_drop + 1e-12
     return GateResult(
-        f"champion.{name}", drop, g.max_drop, "<=", passed, g.severity,
-        f"challenger {_fmt(challenger)} vs champion v{champion_version} {_fmt(champion)} on the same holdout: "
+        f"champion.{name}",
+        drop,
+        g.max_drop,
+        "<=",
+        passed,
+        g.severity,
+        f"challenger {_fmt(challenger)} vs champion v{champion_version} {_fmt(champion)} "
+        "on the same holdout: "
         f"drop {drop:+.4f}, allowed {g.max_drop}",
     )
 
@@ -98,9 +134,17 @@ def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[G
             predict(row)
             timings.append((time.perf_counter() - t) * 1000)
         p95 = float(np.percentile(timings, 95))
-        out.append(GateResult("latency.p95_ms_per_row", p95, g.p95_ms_per_row, "<=", p95 <= g.p95_ms_per_row,
-                              g.severity, f"p95 {p95:.2f} ms per single-row call over {g.repeats} calls, "
-                              f"limit {g.p95_ms_per_row} ms"))
+        out.append(
+            GateResult(
+                "latency.p95_ms_per_row",
+                p95,
+                g.p95_ms_per_row,
+                "<=",
+                p95 <= g.p95_ms_per_row,
+                g.severity,
+                f"p95 {p95:.2f} ms per single-row call over {g.repeats} calls, limit {g.p95_ms_per_row} ms",
+            )
+        )
     if g.p95_ms_per_batch is not None:
         rng = np.random.default_rng(config.training.seed)
         batch = X.iloc[rng.integers(0, len(X), size=g.batch_size)]
@@ -110,10 +154,18 @@ def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[G
             predict(batch)
             timings.append((time.perf_counter() - t) * 1000)
         p95 = float(np.percentile(timings, 95))
-        out.append(GateResult("latency.p95_ms_per_batch", p95, g.p95_ms_per_batch, "<=",
-                              p95 <= g.p95_ms_per_batch, g.severity,
-                              f"p95 {p95:.1f} ms per batch of {g.batch_size} rows over {len(timings)} calls, "
-                              f"limit {g.p95_ms_per_batch} ms"))
+        out.append(
+            GateResult(
+                "latency.p95_ms_per_batch",
+                p95,
+                g.p95_ms_per_batch,
+                "<=",
+                p95 <= g.p95_ms_per_batch,
+                g.severity,
+                f"p95 {p95:.1f} ms per batch of {g.batch_size} rows over {len(timings)} calls, "
+                f"limit {g.p95_ms_per_batch} ms",
+            )
+        )
     return out
 
 
@@ -134,18 +186,36 @@ def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) ->
                 per_group[str(value)] = m
         name = f"fairness.{g.slice}.{g.metric}"
         if len(per_group) < 2:
-            out.append(GateResult(name, None, g.max_gap, "<=", False, g.severity,
-                                  f"fewer than two groups of '{g.slice}' with >= {g.min_rows} holdout rows; "
-                                  "the gap cannot be measured (lower min_rows or check the slice column)"))
+            out.append(
+                GateResult(
+                    name,
+                    None,
+                    g.max_gap,
+                    "<=",
+                    False,
+                    g.severity,
+                    f"fewer than two groups of '{g.slice}' with >= {g.min_rows} holdout rows; "
+                    "the gap cannot be measured (lower min_rows or check the slice column)",
+                )
+            )
             continue
         best = max(per_group, key=per_group.__getitem__)
         worst = min(per_group, key=per_group.__getitem__)
         gap = per_group[best] - per_group[worst]
         groups = ", ".join(f"{k}={v:.3f}" for k, v in per_group.items())
         note = f"; groups under {g.min_rows} rows not compared: {', '.join(small)}" if small else ""
-        out.append(GateResult(name, gap, g.max_gap, "<=", gap <= g.max_gap + 1e-12, g.severity,
-                              f"{g.metric} gap {gap:.4f} between {g.slice}={best} ({per_group[best]:.4f}) and "
-                              f"{g.slice}={worst} ({per_group[worst]:.4f}), allowed {g.max_gap} [{groups}]{note}"))
+        out.append(
+            GateResult(
+                name,
+                gap,
+                g.max_gap,
+                "<=",
+                gap <= g.max_gap + 1e-12,
+                g.severity,
+                f"{g.metric} gap {gap:.4f} between {g.slice}={best} ({per_group[best]:.4f}) and "
+                f"{g.slice}={worst} ({per_group[worst]:.4f}), allowed {g.max_gap} [{groups}]{note}",
+            )
+        )
     return out
 
 
@@ -183,8 +253,9 @@ class EvaluateGatesOperator(MlopsBaseOperator):
         tr = dict(self.training)
         run_id = tr["mlflow_run_id"]
         client = self.mlflow_hook.get_conn()
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=tr["holdout_artifact"],
-                                                    tracking_uri=self.mlflow_hook.tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=tr["holdout_artifact"], tracking_uri=self.mlflow_hook.tracking_uri
+        )
         holdout = pd.read_parquet(local)
         model = mlflow.sklearn.load_model(tr["model_uri"])
         metrics = dict(tr["metrics"])
@@ -210,7 +281,9 @@ class EvaluateGatesOperator(MlopsBaseOperator):
         failed = [r for r in results if not r.passed and r.severity == "fail"]
         warnings = [r for r in results if not r.passed and r.severity == "warn"]
         payload = [asdict(r) for r in results]
-        safe = {r.gate.replace(".", "_"): r.value for r in results if r.value is not None and r.value == r.value}
+        safe = {
+            r.gate.replace(".", "_"): r.value for r in results if r.value is not None and r.value == r.value
+        }
         with self.mlflow_run(run_id):
             mlflow.log_metrics({f"gate_{k}": float(v) for k, v in safe.items()})
             mlflow.log_dict({"results": payload, "champion_version": champion_version}, "gates.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.operators.base import MlopsBaseOperator
@@ -33,7 +33,9 @@ class RegisterModelOperator(MlopsBaseOperator):
     template_fields: Sequence[str] = ("training", "gates")
     ui_color = "#d1ecf1"
 
-    def __init__(self, *, training: Mapping[str, Any] | Any, gates: Mapping[str, Any] | Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *, training: Mapping[str, Any] | Any, gates: Mapping[str, Any] | Any, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.training = training
         self.gates = gates
@@ -107,16 +109,23 @@ class PromoteModelOperator(MlopsBaseOperator):
     template_fields: Sequence[str] = ("registration", "reason")
     ui_color = "#c3e6cb"
 
-    def __init__(self, *, registration: Mapping[str, Any] | Any,
-                 reason: str = "passed all gates", **kwargs: Any) -> None:
+    def __init__(
+        self, *, registration: Mapping[str, Any] | Any, reason: str = "passed all gates", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.registration = registration
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
         reg = dict(self.registration)
-        return promote(self.mlflow_hook.get_conn(), self.model_name, str(reg["version"]), reason=self.reason,
-                       run_id=context["run_id"], log=self.log)
+        return promote(
+            self.mlflow_hook.get_conn(),
+            self.model_name,
+            str(reg["version"]),
+            reason=self.reason,
+            run_id=context["run_id"],
+            log=self.log,
+        )
 
 
 def current_alias(client: Any, name: str, alias: str) -> str | None:
@@ -138,23 +147,41 @@ def promotion_history(client: Any, name: str) -> list[dict[str, Any]]:
     return sorted(history, key=lambda h: h["at"])
 
 
-def promote(client: Any, name: str, version: str, *, reason: str, run_id: str | None, log: Any) -> dict[str, Any]:
+def promote(
+    client: Any, name: str, version: str, *, reason: str, run_id: str | None, log: Any
+) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (``previous_champion`` to the old one) and record why."""
     old = current_alias(client, name, CHAMPION)
     if old == version:
         log.info("%s v%s is already champion; nothing to do", name, version)
-        return {"name": name, "champion": version, "previous_champion": current_alias(client, name, PREVIOUS_CHAMPION),
-                "promoted": False}
+        return {
+            "name": name,
+            "champion": version,
+            "previous_champion": current_alias(client, name, PREVIOUS_CHAMPION),
+            "promoted": False,
+        }
     if old is not None:
         client.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
     client.set_registered_model_alias(name, CHAMPION, version)
     mv = client.get_model_version(name, version)
     history = json.loads((mv.tags or {}).get(PROMOTION_TAG, "[]"))
-    history.append({"from": old, "to": version, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "reason": reason, "run_id": run_id})
+    history.append(
+        {
+            "from": old,
+            "to": version,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "reason": reason,
+            "run_id": run_id,
+        }
+    )
     client.set_model_version_tag(name, version, PROMOTION_TAG, json.dumps(history))
     if current_alias(client, name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
-    log.info("Promoted %s v%s to champion (previous champion: %s) because %s",
-             name, version, f"v{old}" if old else "none", reason)
+    log.info(
+        "Promoted %s v%s to champion (previous champion: %s) because %s",
+        name,
+        version,
+        f"v{old}" if old else "none",
+        reason,
+    )
     return {"name": name, "champion": version, "previous_champion": old, "promoted": True}

@@ -37,7 +37,8 @@ class TrainModelOperator(MlopsBaseOperator):
         from mlflow.models import infer_signature
 
         from mlops_provider.datasets import read_snapshot
-        from mlops_provider.modeling import build_pipeline, evaluate, features_frame, split
+        from mlops_provider.lineage import model_requirements
+        from mlops_provider.modeling import build_pipeline, evaluate, features_frame, split, trusted_types
 
         cfg = self.pipeline
         ds = dict(self.dataset)
@@ -50,30 +51,48 @@ class TrainModelOperator(MlopsBaseOperator):
         pipe.fit(X_train, y_train)
         fit_seconds = time.perf_counter() - started
         metrics = evaluate(pipe, holdout, cfg)
-        self.log.info("Trained %s on %s rows in %.1f s; holdout %s", cfg.training.estimator.class_,
-                      f"{len(train_df):,}", fit_seconds,
-                      ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+        self.log.info(
+            "Trained %s on %s rows in %.1f s; holdout %s",
+            cfg.training.estimator.class_,
+            f"{len(train_df):,}",
+            fit_seconds,
+            ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+        )
         run_id = ds["mlflow_run_id"]
         with self.mlflow_run(run_id):
-            mlflow.log_params({
-                "estimator": cfg.training.estimator.class_,
-                **{f"estimator.{k}": v for k, v in sorted(cfg.training.estimator.params.items())},
-                "seed": cfg.training.seed,
-                "test_size": cfg.training.test_size,
-                "features.numeric": ",".join(cfg.data.features.numeric),
-                "features.categorical": ",".join(cfg.data.features.categorical),
-                "target": cfg.data.target,
-                "window_days": cfg.data.window_days,
-            })
+            mlflow.log_params(
+                {
+                    "estimator": cfg.training.estimator.class_,
+                    **{f"estimator.{k}": v for k, v in sorted(cfg.training.estimator.params.items())},
+                    "seed": cfg.training.seed,
+                    "test_size": cfg.training.test_size,
+                    "features.numeric": ",".join(cfg.data.features.numeric),
+                    "features.categorical": ",".join(cfg.data.features.categorical),
+                    "target": cfg.data.target,
+                    "window_days": cfg.data.window_days,
+                }
+            )
             mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items() if v == v})
-            mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train_df),
-                                "holdout_rows": len(holdout)})
-            dataset = mlflow.data.from_pandas(df, source=ds["snapshot_uri"], targets=cfg.data.target,
-                                              name=f"{cfg.model}-{ds['data_sha256'][:12]}")
+            mlflow.log_metrics(
+                {"fit_seconds": fit_seconds, "train_rows": len(train_df), "holdout_rows": len(holdout)}
+            )
+            dataset = mlflow.data.from_pandas(
+                df,
+                source=ds["snapshot_uri"],
+                targets=cfg.data.target,
+                name=f"{cfg.model}-{ds['data_sha256'][:12]}",
+            )
             mlflow.log_input(dataset, context="training")
             example = X_train.head(5)
             signature = infer_signature(example, pipe.predict(example))
-            info = mlflow.sklearn.log_model(pipe, name="model", signature=signature, input_example=example)
+            info = mlflow.sklearn.log_model(
+                pipe,
+                name="model",
+                signature=signature,
+                input_example=example,
+                skops_trusted_types=trusted_types(pipe, self.allowed_estimator_modules()),
+                pip_requirements=model_requirements(),
+            )
             buf = io.BytesIO()
             holdout.to_parquet(buf, index=False)
             _log_bytes(run_id, HOLDOUT_ARTIFACT, buf.getvalue(), self.mlflow_hook)

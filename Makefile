@@ -1,0 +1,46 @@
+# Entry points. `make demo` runs the full loop on the embedded stack; `make test` runs every check.
+# Both install what they need from the lock file (uv.lock) into .venv/ first.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install demo stop test lint unit integration e2e bench clean
+
+install: $(VENV)/.installed
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: uv.lock pyproject.toml $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+demo: install
+	$(BIN)/python -m mlops_provider.demo.run
+
+stop: install
+	$(BIN)/python -m mlops_provider.demo.run --stop
+
+lint: install
+	$(BIN)/ruff check src tests dags benchmarks plugins
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
+test: lint
+	$(BIN)/python -m pytest -q -ra
+
+bench: install
+	$(BIN)/python benchmarks/parse.py
+	$(BIN)/python benchmarks/pipeline.py
+
+clean: stop
+	rm -rf .mlops

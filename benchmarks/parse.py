@@ -1,0 +1,137 @@
+"""DAG parse cost: N YAML configs through the loader vs an equivalent plain-Python DAG file.
+
+    python benchmarks/parse.py [--configs 50] [--repeats 5]
+
+Each side is parsed with ``DagBag`` in a fresh interpreter ``--repeats`` times; the figure is the time
+``DagBag`` takes to fill (Airflow itself is imported before the clock starts, on both sides). Prints the
+medians and, last, ``parse_ratio=<ours/plain> dags=<n> tasks=<n>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBE = r"""
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+t = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1])
+elapsed = time.perf_counter() - t
+HEAVY = ("mlflow", "evidently", "great_expectations", "sklearn", "pandas", "scipy")
+heavy = [m for m in HEAVY if m in sys.modules]
+tasks = sum(len(d.tasks) for d in bag.dags.values())
+print(json.dumps({"seconds": elapsed, "dags": len(bag.dags), "tasks": tasks,
+                  "errors": len(bag.import_errors), "heavy": heavy}))
+"""
+
+PLAIN_HEADER = '''"""Plain Python: the same DAGs and tasks as the configs, written by hand."""
+from datetime import datetime, timezone
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
+
+'''
+
+PLAIN_DAG = """
+with DAG(
+    dag_id="{model}_training",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
+                                 assets=[Asset(name="{model}_drift", uri="mlops://{model}/drift")]),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    default_args={{"owner": "ml-platform", "retries": 1}},
+    tags=["mlops", "{model}"],
+) as dag_{i}:
+    tasks = [EmptyOperator(task_id=t) for t in {task_ids!r}]
+    for up, down in zip(tasks, tasks[1:]):
+        up >> down
+"""
+
+
+def write_ours(folder: Path, n: int) -> None:
+    (folder / "configs").mkdir(parents=True)
+    for loader in ("mlops_pipelines.py", "mlops_config_errors.py"):
+        (folder / loader).write_text((REPO / "dags" / loader).read_text())
+    (folder / "configs" / "defaults.yaml").write_text(
+        (REPO / "dags" / "configs" / "defaults.yaml").read_text()
+    )
+    base = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())
+    for i in range(n):
+        base["model"] = f"model_{i:03d}"
+        (folder / "configs" / f"model_{i:03d}.yaml").write_text(yaml.safe_dump(base))
+
+
+def write_plain(folder: Path, n: int, task_ids: list[str]) -> None:
+    folder.mkdir(parents=True)
+    body = PLAIN_HEADER + "".join(
+        PLAIN_DAG.format(model=f"model_{i:03d}", i=i, task_ids=task_ids) for i in range(n)
+    )
+    (folder / "plain_dags.py").write_text(body)
+
+
+def parse(folder: Path, env: dict[str, str]) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(folder)], env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlops-parse-") as tmp:
+        root = Path(tmp)
+        env = {**os.environ, "AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+        write_ours(root / "ours", args.configs)
+        first = parse(root / "ours", env)
+        probe_tasks = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import json,sys\nfrom airflow.dag_processing.dagbag import DagBag\n"
+                    "b=DagBag(dag_folder=sys.argv[1])\nd=sorted(b.dags.values(), key=lambda d: d.dag_id)[0]\n"
+                    "print(json.dumps([t.task_id for t in d.topological_sort()]))",
+                    str(root / "ours"),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        write_plain(root / "plain", args.configs, probe_tasks)
+        ours, plain = [], []
+        for _ in range(args.repeats):
+            o, p = parse(root / "ours", env), parse(root / "plain", env)
+            assert (o["dags"], o["tasks"]) == (p["dags"], p["tasks"]), (o, p)
+            ours.append(float(o["seconds"]))
+            plain.append(float(p["seconds"]))
+        mo, mp = statistics.median(ours), statistics.median(plain)
+        print(f"configs={args.configs} repeats={args.repeats} tasks_per_dag={len(probe_tasks)}")
+        print(f"yaml configs via loader : median {mo:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in ours)})")
+        print(f"plain python DAG file   : median {mp:.3f} s  (runs: {', '.join(f'{x:.3f}' for x in plain)})")
+        print(
+            f"heavy modules imported while parsing configs: {first['heavy'] or 'none'}; "
+            f"import errors: {first['errors']}"
+        )
+        print(f"parse_ratio={mo / mp:.2f} dags={first['dags']} tasks={first['tasks']}")
+
+
+if __name__ == "__main__":
+    main()

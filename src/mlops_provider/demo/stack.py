@@ -1,0 +1,266 @@
+"""The embedded stack: Airflow (SQLite, LocalExecutor) + MLflow (SQLite, local artifacts) in one folder.
+
+Layout of the state folder (default ``.mlops/``, or ``$MLOPS_HOME``)::
+
+    airflow/            AIRFLOW_HOME: airflow.cfg, airflow.db, logs, the admin password file
+    mlflow.db           MLflow tracking store and model registry
+    artifacts/          MLflow artifacts and training snapshots
+    data/               example data (labeled partitions, daily current data)
+    logs/<process>.log  output of the Airflow processes started here
+    pids/<process>.pid  their process ids (``stop`` kills these and nothing else)
+    outbox.jsonl        alerts, when no Slack connection is configured
+
+Used by ``make demo`` / ``make stop`` and by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROCESSES = ("scheduler", "dag-processor", "triggerer", "api-server")
+ADMIN_USER = "admin"
+
+
+@dataclass
+class Stack:
+    home: Path
+    dags_folder: Path
+    port: int = 28080
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def password_file(self) -> Path:
+        return self.airflow_home / "simple_auth_manager_passwords.json"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    def env(self) -> dict[str, str]:
+        """Environment every Airflow process and CLI call of this stack runs with."""
+        bin_dir = str(Path(sys.executable).parent)
+        env = dict(os.environ)
+        env.update(
+            {
+                "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+                "AIRFLOW_HOME": str(self.airflow_home.resolve()),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder.resolve()),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file.resolve()),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__BASE_URL": self.api_url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                "AIRFLOW__MLOPS__DATA_ROOT": str((self.home / "data").resolve()),
+                "AIRFLOW__MLOPS__OUTBOX_PATH": str((self.home / "outbox.jsonl").resolve()),
+                "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(
+                    {
+                        "conn_type": "mlflow",
+                        "extra": {
+                            "tracking_uri": self.mlflow_uri,
+                            "artifact_root": str((self.home / "artifacts").resolve()),
+                        },
+                    }
+                ),
+                "GX_ANALYTICS_ENABLED": "false",
+                "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+                "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost",
+            }
+        )
+        return env
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def airflow(
+        self, *args: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run an ``airflow`` CLI command against this stack."""
+        return subprocess.run(
+            ["airflow", *args], env=self.env(), capture_output=True, text=True, timeout=timeout, check=check
+        )
+
+    def init(self) -> None:
+        for sub in ("airflow", "logs", "pids", "data", "artifacts"):
+            (self.home / sub).mkdir(parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            self.password_file.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
+        self.airflow("db", "migrate", timeout=600)
+
+    def password(self) -> str:
+        return str(json.loads(self.password_file.read_text())[ADMIN_USER])
+
+    def running(self) -> dict[str, int]:
+        out = {}
+        for name in PROCESSES:
+            pid_file = self.home / "pids" / f"{name}.pid"
+            if not pid_file.exists():
+                continue
+            pid = int(pid_file.read_text())
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                pid_file.unlink(missing_ok=True)
+                continue
+            out[name] = pid
+        return out
+
+    def start(self) -> None:
+        running = self.running()
+        for name in PROCESSES:
+            if name in running:
+                continue
+            log = (self.home / "logs" / f"{name}.log").open("ab")
+            cmd = ["airflow", name] + (["--port", str(self.port)] if name == "api-server" else [])
+            proc = subprocess.Popen(
+                cmd,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            (self.home / "pids" / f"{name}.pid").write_text(str(proc.pid))
+
+    def stop(self, timeout: float = 30) -> list[str]:
+        stopped = []
+        for name, pid in self.running().items():
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                continue
+            stopped.append(name)
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for _name, pid in self.running().items():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for name in PROCESSES:
+            (self.home / "pids" / f"{name}.pid").unlink(missing_ok=True)
+        return stopped
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- REST API ------------------------------------------------------------------------------------
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/api/v2/monitor/health", timeout=5) as resp:
+                    health = json.loads(resp.read())
+                if health.get("scheduler", {}).get("status") == "healthy":
+                    return
+                last = json.dumps(health)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                last = str(exc)
+            time.sleep(2)
+        raise TimeoutError(
+            f"Airflow at {self.api_url} not healthy after {timeout:.0f} s ({last}); see {self.home / 'logs'}"
+        )
+
+    def token(self) -> str:
+        body = json.dumps({"username": ADMIN_USER, "password": self.password()}).encode()
+        req = urllib.request.Request(
+            f"{self.api_url}/auth/token",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return str(json.loads(resp.read())["access_token"])
+
+    def api(self, path: str, token: str | None = None) -> Any:
+        req = urllib.request.Request(
+            f"{self.api_url}/api/v2/{path.lstrip('/')}",
+            headers={"Authorization": f"Bearer {token or self.token()}"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        token = self.token()
+        while time.monotonic() < deadline:
+            try:
+                self.api(f"dags/{dag_id}", token)
+                return
+            except urllib.error.HTTPError:
+                time.sleep(2)
+        raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f} s; see {self.home / 'logs'}")
+
+    def trigger(self, dag_id: str) -> str:
+        self.airflow("dags", "unpause", dag_id)
+        out = self.airflow("dags", "trigger", dag_id, "--output", "json").stdout
+        # the CLI logs to stdout too: the result is the line that is a JSON list
+        line = next(ln for ln in reversed(out.splitlines()) if ln.startswith("[{"))
+        return str(json.loads(line)[0]["dag_run_id"])
+
+    def wait_for_run(
+        self, dag_id: str, run_id: str, timeout: float = 900, on_progress: Any = None
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        token, token_at = self.token(), time.monotonic()
+        import urllib.parse
+
+        quoted = urllib.parse.quote(run_id, safe="")
+        while time.monotonic() < deadline:
+            if time.monotonic() - token_at > 600:
+                token, token_at = self.token(), time.monotonic()
+            run = self.api(f"dags/{dag_id}/dagRuns/{quoted}", token)
+            if on_progress is not None:
+                tis = self.api(f"dags/{dag_id}/dagRuns/{quoted}/taskInstances", token)["task_instances"]
+                on_progress(run, tis)
+            if run["state"] in ("success", "failed"):
+                return dict(run)
+            time.sleep(3)
+        raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        import urllib.parse
+
+        quoted = urllib.parse.quote(run_id, safe="")
+        return list(self.api(f"dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"])
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        import urllib.parse
+
+        quoted = urllib.parse.quote(run_id, safe="")
+        entry = self.api(
+            f"dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/xcomEntries/return_value"
+            "?deserialize=true&stringify=false"
+        )
+        return entry.get("value")

@@ -1,0 +1,59 @@
+"""The helpers the two files in ``dags/`` call: build valid configs' DAGs, report broken configs."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any
+
+from mlops_provider.config import LoadResult, load_folder
+from mlops_provider.factories.training import build_training_dag
+
+
+class PipelineConfigErrors(Exception):
+    """Raised by the error-reporting DAG file so Airflow lists broken configs as import errors."""
+
+
+def _allowed_estimator_modules() -> tuple[str, ...]:
+    from airflow.sdk import conf
+
+    raw = conf.get("mlops", "allowed_estimator_modules", fallback="") or ""
+    extra = tuple(m.strip() for m in raw.split(",") if m.strip())
+    return ("sklearn", *extra) if extra else ()
+
+
+def _configs_dir(caller_file: str | Path, configs_dir: str | Path | None) -> Path:
+    return Path(configs_dir) if configs_dir is not None else Path(caller_file).resolve().parent / "configs"
+
+
+def _load(caller_file: str | Path, configs_dir: str | Path | None) -> LoadResult:
+    return load_folder(
+        _configs_dir(caller_file, configs_dir), allowed_estimator_modules=_allowed_estimator_modules()
+    )
+
+
+def load_dags(namespace: MutableMapping[str, Any], configs_dir: str | Path | None = None) -> list[str]:
+    """Build every valid config's DAGs into ``namespace`` (the loader file's ``globals()``).
+
+    Broken configs are skipped here and reported by :func:`raise_config_errors`, so one bad file never
+    hides the other models' DAGs. Returns the DAG ids built.
+    """
+    result = _load(namespace["__file__"], configs_dir)
+    built = []
+    for source, config in result.configs.items():
+        dag = build_training_dag(config, source=source)
+        namespace[dag.dag_id] = dag
+        built.append(dag.dag_id)
+    return built
+
+
+def raise_config_errors(caller_file: str | Path, configs_dir: str | Path | None = None) -> None:
+    """Raise one exception naming every broken config file (Airflow shows it as an import error)."""
+    result = _load(caller_file, configs_dir)
+    if result.errors:
+        n = len(result.errors)
+        text = "\n\n".join(str(e) for e in result.errors)
+        raise PipelineConfigErrors(
+            f"{n} broken pipeline config{'s' if n != 1 else ''} (their DAGs were not built; every other "
+            f"config's DAGs loaded normally):\n\n{text}"
+        )

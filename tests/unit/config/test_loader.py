@@ -1,0 +1,197 @@
+"""YAML reading, defaults.yaml merging, folder loading and the config hash."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from mlops_provider.config import ConfigError, config_files, config_sha256, load_config, load_folder
+from mlops_provider.config.loader import deep_merge
+
+DEFAULTS = textwrap.dedent(
+    """\
+    # folder defaults
+    owner: ml-platform
+    schedule:
+      training: "@daily"
+      catchup: true
+    airflow:
+      retries: 3
+      tags: [team-a, nightly]
+    """
+)
+
+
+def test_deep_merge_merges_mappings_and_replaces_everything_else():
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 1}
+    override = {"a": {"y": [3]}, "c": None}
+    assert deep_merge(base, override) == {"a": {"x": 1, "y": [3]}, "b": 1, "c": None}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 1}  # inputs are not modified
+
+
+def test_defaults_merge_beneath_the_model_file(write, churn_text):
+    write("defaults.yaml", DEFAULTS)
+    path = write(
+        "churn.yaml",
+        churn_text + 'schedule:\n  training: "0 3 * * *"\nairflow:\n  tags: [churn]\n',
+    )
+    config = load_config(path)
+    assert config.owner == "ml-platform"  # inherited
+    assert config.schedule.training == "0 3 * * *"  # the model file wins
+    assert config.schedule.catchup is True  # mappings merge key by key
+    assert config.airflow.retries == 3
+    assert config.airflow.tags == ["churn"]  # lists are replaced, not concatenated
+
+
+def test_model_file_value_wins_over_defaults(write, churn_text):
+    write("defaults.yaml", DEFAULTS)
+    config = load_config(write("churn.yaml", churn_text + "owner: churn-team\n"))
+    assert config.owner == "churn-team"
+
+
+def test_error_in_inherited_value_names_defaults_yaml_and_its_line(write, churn_text):
+    defaults = write("defaults.yaml", "owner: ml-platform\nairflow:\n  retries: 99\n")
+    path = write("churn.yaml", churn_text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (problem,) = info.value.problems
+    assert info.value.file == str(path)
+    assert problem.path == "airflow.retries"
+    assert problem.source == str(defaults)
+    assert problem.line == 3
+    assert f"line 3 of {defaults}, field 'airflow.retries': got 99; must be >= 0 and <= 20" in str(info.value)
+
+
+def test_model_file_overriding_a_bad_default_is_valid_and_own_errors_name_the_model_file(write, churn_text):
+    write("defaults.yaml", "airflow:\n  retries: 99\n")
+    assert load_config(write("ok.yaml", churn_text + "airflow:\n  retries: 2\n")).airflow.retries == 2
+
+    write("defaults.yaml", "airflow:\n  retries: 2\n")
+    bad = write("bad.yaml", churn_text + "airflow:\n  retries: 50\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    (problem,) = info.value.problems
+    assert problem.source is None
+    assert problem.line == len(churn_text.splitlines()) + 2
+
+
+def test_every_problem_of_a_file_is_reported(write, churn_text):
+    text = churn_text.replace("test_size: 0.2", "test_size: 2").replace("seed: 42", "seed: -5")
+    with pytest.raises(ConfigError) as info:
+        load_config(write("churn.yaml", text))
+    assert [p.path for p in info.value.problems] == ["training.test_size", "training.seed"]
+    assert "(2 problems)" in str(info.value)
+
+
+def test_dates_are_read_by_the_schema_not_the_yaml_loader(write, churn_text):
+    config = load_config(write("churn.yaml", churn_text + "schedule:\n  start_date: 2026-03-01\n"))
+    assert config.schedule.start_date == date(2026, 3, 1)
+    config = load_config(
+        write(
+            "churn.yaml",
+            churn_text.replace(
+                "description: Probability that a customer cancels within 30 days.", "description: 2026-03-01"
+            ),
+        )
+    )
+    assert config.description == "2026-03-01"
+
+
+def test_anchors_and_merge_keys_still_work(write, churn_text):
+    text = churn_text.replace(
+        "    - {metric: roc_auc, min: 0.75}\n    - {metric: recall, min: 0.30, severity: warn}\n",
+        "    - &auc {metric: roc_auc, min: 0.75, severity: warn}\n"
+        "    - {<<: *auc, metric: recall, min: 0.3}\n",
+    )
+    config = load_config(write("churn.yaml", text))
+    recall = config.gates.metrics[1]
+    assert (recall.metric, recall.min, recall.severity) == ("recall", 0.3, "warn")
+
+
+def test_load_folder_returns_good_configs_and_collects_errors(write, churn_text):
+    write("defaults.yaml", DEFAULTS)
+    good = write("churn.yaml", churn_text)
+    bad = write(
+        "fraud.yaml", churn_text.replace("model: churn", "model: fraud").replace("seed: 42", "seed: x")
+    )
+    result = load_folder(good.parent)
+    assert list(result.configs) == [str(good)]
+    assert result.configs[str(good)].model == "churn"
+    assert [e.file for e in result.errors] == [str(bad)]
+    assert "field 'training.seed'" in str(result.errors[0])
+
+
+def test_same_model_name_in_two_files_is_an_error_on_the_later_file(write, churn_text):
+    first = write("a_churn.yaml", churn_text)
+    second = write("b_churn.yaml", "# copy\n" + churn_text)
+    result = load_folder(first.parent)
+    assert list(result.configs) == [str(first)]
+    (err,) = result.errors
+    assert err.file == str(second)
+    (problem,) = err.problems
+    assert (problem.path, problem.line) == ("model", 3)
+    assert f"model 'churn' is already defined in {first}" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("defaults", "fragment"),
+    [
+        ("airflow: [retries\n", "not valid YAML"),
+        ("- owner: x\n", "defaults.yaml must be a mapping"),
+        ("owner: x\nowner: y\n", "key 'owner' appears twice"),
+    ],
+    ids=["syntax", "not-a-mapping", "duplicate-key"],
+)
+def test_broken_defaults_yaml_is_reported_against_defaults_yaml(write, churn_text, defaults, fragment):
+    defaults_path = write("defaults.yaml", defaults)
+    model = write("churn.yaml", churn_text)
+    result = load_folder(model.parent)
+    assert result.configs == {}
+    (err,) = result.errors
+    assert err.file == str(defaults_path)
+    assert fragment in str(err)
+    assert err.problems[0].line is not None
+    with pytest.raises(ConfigError) as info:
+        load_config(model)
+    assert info.value.file == str(defaults_path)
+
+
+def test_empty_defaults_yaml_is_fine(write, churn_text):
+    write("defaults.yaml", "# nothing shared yet\n")
+    assert load_config(write("churn.yaml", churn_text)).model == "churn"
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_config_files_skips_defaults_hidden_and_other_files(write, churn_text):
+    for name in ("b.yaml", "a.yml", "defaults.yaml", ".hidden.yaml", "notes.txt"):
+        write(name, churn_text)
+    folder = write("c.yaml", churn_text).parent
+    assert [p.name for p in config_files(folder)] == ["a.yml", "b.yaml", "c.yaml"]
+    assert config_files(folder / "missing") == []
+    assert load_folder(folder / "missing").configs == {}
+
+
+def test_config_sha256_is_stable_and_tracks_values(write, churn_text):
+    digest = config_sha256(load_config(write("churn.yaml", churn_text)))
+    assert len(digest) == 64
+    assert config_sha256(load_config(write("churn.yaml", churn_text))) == digest
+    # comments, layout and key order do not change the resolved config
+    reordered = "# reformatted\ntask: classification\n" + churn_text.replace("task: classification\n", "")
+    assert config_sha256(load_config(write("churn.yaml", reordered))) == digest
+    changed = churn_text.replace("test_size: 0.2", "test_size: 0.25")
+    assert config_sha256(load_config(write("churn.yaml", changed))) != digest
+
+
+def test_config_sha256_covers_values_inherited_from_defaults(write, churn_text):
+    write("defaults.yaml", "airflow:\n  retries: 1\n")
+    path = write("churn.yaml", churn_text)
+    digest = config_sha256(load_config(path))
+    write("defaults.yaml", "airflow:\n  retries: 2\n")
+    assert config_sha256(load_config(path)) != digest
