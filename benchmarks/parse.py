@@ -63,9 +63,7 @@ def write_ours(folder: Path, n: int) -> None:
     (folder / "configs").mkdir(parents=True)
     for loader in ("mlops_pipelines.py", "mlops_config_errors.py"):
         (folder / loader).write_text((REPO / "dags" / loader).read_text())
-    (folder / "configs" / "defaults.yaml").write_text(
-        (REPO / "dags" / "configs" / "defaults.yaml").read_text()
-    )
+    (folder / "configs" / "defaults.yaml").write_text((REPO / "dags" / "configs" / "defaults.yaml").read_text())
     base = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())
     for i in range(n):
         base["model"] = f"model_{i:03d}"
@@ -74,9 +72,7 @@ def write_ours(folder: Path, n: int) -> None:
 
 def write_plain(folder: Path, n: int, task_ids: list[str]) -> None:
     folder.mkdir(parents=True)
-    body = PLAIN_HEADER + "".join(
-        PLAIN_DAG.format(model=f"model_{i:03d}", i=i, task_ids=task_ids) for i in range(n)
-    )
+    body = PLAIN_HEADER + "".join(PLAIN_DAG.format(model=f"model_{i:03d}", i=i, task_ids=task_ids) for i in range(n))
     (folder / "plain_dags.py").write_text(body)
 
 

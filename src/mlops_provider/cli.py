@@ -1,16 +1,22 @@
-"""``mlops`` command line: validate configs, print the schema, and (later) audit and replay models.
+"""``mlops`` command line: validate configs, print the schema, audit and replay registered models.
 
 Usage::
 
     mlops validate dags/configs            # every config of a folder (defaults.yaml merged)
     mlops validate dags/configs/churn.yaml # one file
     mlops schema > pipeline.schema.json    # JSON Schema for editors and config repositories' CI
+    mlops lineage churn 7 [--json]         # data, code, environment, params, gates, promotions of v7
+    mlops reproduce churn 7                # retrain v7 from its snapshot; exit 0 identical, 1 differs, 2 error
+
+``lineage`` and ``reproduce`` find MLflow through ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``
+(and ``MLFLOW_REGISTRY_URI``), else the Airflow connection ``mlflow_default``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,6 +103,103 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Unreachable(Exception):
+    """No usable MLflow store; the message says why."""
+
+
+def _client(args: argparse.Namespace) -> object:
+    """MlflowClient for ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else connection ``mlflow_default``."""
+    tracking = args.tracking_uri
+    registry = tracking
+    if not tracking and os.environ.get("MLFLOW_TRACKING_URI"):
+        tracking = os.environ["MLFLOW_TRACKING_URI"]
+        registry = os.environ.get("MLFLOW_REGISTRY_URI") or tracking
+    if not tracking:
+        try:
+            from mlops_provider.hooks.mlflow import MlflowHook
+
+            hook = MlflowHook()
+            tracking, registry = hook.tracking_uri, hook.registry_uri
+        except Exception as exc:
+            raise _Unreachable(
+                "no MLflow tracking URI: pass --tracking-uri, set MLFLOW_TRACKING_URI, or define the Airflow "
+                f"connection mlflow_default ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None
+    for uri in {tracking, registry}:
+        if uri.startswith("sqlite:///"):
+            db = Path(uri[len("sqlite:///") :])
+            if not db.is_file():  # MLflow would silently create an empty store
+                raise _Unreachable(f"no MLflow database at {db} (tracking URI {uri})")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep the report on one screen
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking, registry_uri=registry)
+
+
+def _why(exc: Exception) -> str:
+    """The message of an expected failure as is; anything else with its type."""
+    from mlops_provider.datasets import DataError
+    from mlops_provider.modeling import EstimatorError
+    from mlops_provider.reproduce import ReproduceError
+
+    if isinstance(exc, (ReproduceError, DataError, EstimatorError, _Unreachable)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    from mlops_provider.reproduce import audit_record, render_audit
+
+    try:
+        record = audit_record(_client(args), args.model, args.version)  # type: ignore[arg-type]
+    except Exception as exc:
+        print(f"mlops lineage: {_why(exc)}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=False, default=str))
+    else:
+        print(render_audit(record))
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from mlops_provider.reproduce import check_lineage, render_checks, replay
+
+    try:
+        client = _client(args)
+        inspection, snapshot = check_lineage(
+            client,  # type: ignore[arg-type]
+            args.model,
+            args.version,
+            lock_file=Path(args.lock) if args.lock else None,
+            dags_folder=Path(args.dags) if args.dags else None,
+        )
+    except Exception as exc:
+        print(f"mlops reproduce: cannot reproduce {args.model} v{args.version}:\n{_why(exc)}", file=sys.stderr)
+        return 2
+    # Lineage warnings (environment, lock, config) are shown before the retraining starts.
+    print(render_checks(inspection.model, inspection.version, inspection.mlflow_run_id, inspection.checks))
+    print(flush=True)
+    try:
+        report = replay(client, inspection, snapshot)  # type: ignore[arg-type]
+    except Exception as exc:
+        print(f"mlops reproduce: replay of {args.model} v{args.version} failed:\n{_why(exc)}", file=sys.stderr)
+        return 2
+    print(report.render_outcome())
+    return 0 if report.identical else 1
+
+
+def _add_mlflow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="registered model name (the config's model)")
+    p.add_argument("version", help="model version number")
+    p.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking (and registry) URI; default MLFLOW_TRACKING_URI, else the Airflow connection "
+        "mlflow_default",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlops", description="airflow-provider-mlops command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_validate)
     s = sub.add_parser("schema", help="print the JSON Schema of a pipeline config")
     s.set_defaults(func=_cmd_schema)
+    lin = sub.add_parser(
+        "lineage", help="print what a model version was made from: data, code, environment, gates, promotions"
+    )
+    _add_mlflow_args(lin)
+    lin.add_argument("--json", action="store_true", help="print the record as JSON")
+    lin.set_defaults(func=_cmd_lineage)
+    rep = sub.add_parser(
+        "reproduce",
+        help="retrain a model version from its lineage and compare; exit 0 identical, 1 differs, 2 cannot replay",
+    )
+    _add_mlflow_args(rep)
+    rep.add_argument("--lock", metavar="PATH", help="dependency lock file to compare (default: [mlops] lock_file)")
+    rep.add_argument("--dags", metavar="PATH", help="dags checkout whose git commit is compared with the recorded one")
+    rep.set_defaults(func=_cmd_reproduce)
     return parser
 
 

@@ -123,11 +123,21 @@ def snapshot_uri(snapshot_root: str, model: str, sha256: str) -> str:
     return join(snapshot_root, model, f"{sha256}.parquet")
 
 
-def take_snapshot(
-    config: PipelineConfig, *, data_root: str, snapshot_root: str, storage: Storage
-) -> tuple[Snapshot, pd.DataFrame]:
-    """Read the training window, store it content-addressed (once), return it as stored."""
-    source = resolve_source(config.data.source, data_root)
+@dataclass(frozen=True)
+class Window:
+    """The training window of a source, canonical and as it would be stored (nothing written yet)."""
+
+    frame: pd.DataFrame
+    stored: bytes
+    sha256: str
+    source: str
+    source_files: int
+    start: str | None
+    end: str | None
+
+
+def read_window(config: PipelineConfig, source: str, storage: Storage) -> Window:
+    """Read ``source``'s training window and hash it exactly as :func:`take_snapshot` would, without writing."""
     raw, n_files = read_table(source, config.data.format, storage)
     check_columns(raw, config, f"training data {source}")
     windowed, start, end = select_window(raw, config)
@@ -135,19 +145,27 @@ def take_snapshot(
         raise DataError(f"no rows in the training window of {source}")
     stored = to_parquet_bytes(canonical(windowed, config))
     df = pd.read_parquet(io.BytesIO(stored))
-    sha = content_sha256(df)
-    uri = snapshot_uri(snapshot_root, config.model, sha)
+    return Window(df, stored, content_sha256(df), source, n_files, start, end)
+
+
+def take_snapshot(
+    config: PipelineConfig, *, data_root: str, snapshot_root: str, storage: Storage
+) -> tuple[Snapshot, pd.DataFrame]:
+    """Read the training window, store it content-addressed (once), return it as stored."""
+    window = read_window(config, resolve_source(config.data.source, data_root), storage)
+    uri = snapshot_uri(snapshot_root, config.model, window.sha256)
     if not storage.exists(uri):
-        storage.write_bytes(uri, stored)
+        storage.write_bytes(uri, window.stored)
+    df = window.frame
     snap = Snapshot(
         uri=uri,
-        sha256=sha,
+        sha256=window.sha256,
         rows=len(df),
         columns=[str(c) for c in df.columns],
-        source=source,
-        source_files=n_files,
-        window_start=start,
-        window_end=end,
+        source=window.source,
+        source_files=window.source_files,
+        window_start=window.start,
+        window_end=window.end,
     )
     return snap, df
 

@@ -7,6 +7,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 
+def _option(description: str, example: str) -> dict[str, Any]:
+    return {"description": description, "version_added": "0.1.0", "type": "string", "example": example, "default": ""}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-mlops",
@@ -21,5 +25,37 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "mlflow",
             }
         ],
-        "config": {},
+        "extra-links": ["mlops_provider.operators.drift.DriftReportLink"],
+        "notifications": ["mlops_provider.notifications.alerts.AlertNotifier"],
+        "config": {
+            "mlops": {
+                "description": "Deployment settings of airflow-provider-mlops.",
+                "options": {
+                    "data_root": _option(
+                        "Base folder or s3:// prefix for relative data.source paths in model configs. "
+                        "Empty: the worker's current directory.",
+                        "/opt/mlops/data",
+                    ),
+                    "snapshot_root": _option(
+                        "Where content-addressed training snapshots are kept (folder or s3:// prefix). "
+                        "Empty: <artifact_root of the MLflow connection>/snapshots.",
+                        "s3://ml-artifacts/snapshots",
+                    ),
+                    "allowed_estimator_modules": _option(
+                        "Comma-separated modules, besides sklearn, whose estimator classes configs may name.",
+                        "lightgbm,xgboost",
+                    ),
+                    "outbox_path": _option(
+                        "File alerts are appended to when the Slack connection does not exist. "
+                        "Empty: $AIRFLOW_HOME/mlops_outbox.jsonl.",
+                        "/var/log/airflow/mlops_outbox.jsonl",
+                    ),
+                    "lock_file": _option(
+                        "Dependency lock file whose sha256 is recorded on every model version. "
+                        "Empty: the first uv.lock in the dags folder or its parents.",
+                        "/opt/airflow/uv.lock",
+                    ),
+                },
+            }
+        },
     }

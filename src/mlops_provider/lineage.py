@@ -20,6 +20,7 @@ Tag names (all strings, prefix ``mlops.``):
 ``mlops.trigger``          what started that run (schedule, manual, asset event with its extra)
 ``mlops.gates``            gate results (JSON list)
 ``mlops.mlflow_run_id``    the MLflow run with params, metrics and artifacts
+``mlops.metrics``          the holdout metrics (JSON)
 =========================  ===================================================================
 """
 

@@ -103,14 +103,17 @@ def split(df: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, pd.Da
 
 
 def predict_scores(model: Any, X: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """(predictions, positive-class scores or None)."""
-    pred = np.asarray(model.predict(X))
-    score = None
+    """(predictions, positive-class scores or None), from one pass over ``X``.
+
+    For a classifier with ``predict_proba`` the label is the most probable class (what ``predict`` does
+    for scikit-learn's probabilistic classifiers), so the model is not evaluated twice.
+    """
     if task == "classification" and hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(X))
-        if proba.ndim == 2 and proba.shape[1] == 2:
-            score = proba[:, 1]
-    return pred, score
+        pred = np.asarray(model.classes_)[proba.argmax(axis=1)]
+        score = proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else None
+        return pred, score
+    return np.asarray(model.predict(X)), None
 
 
 def metric(name: str, y_true: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> float:

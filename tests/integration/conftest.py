@@ -87,6 +87,22 @@ def run_training(example_data: Path) -> Callable[[dict[str, Any]], Any]:
     return run
 
 
+@pytest.fixture()
+def run_dag(airflow_db: Path) -> Callable[..., Any]:
+    """Write the config and run one of its DAGs (``kind``: training, scoring, ...) with ``dag.test()``."""
+
+    def run(config: dict[str, Any], kind: str, **test_kwargs: Any) -> Any:
+        from airflow.dag_processing.dagbag import DagBag
+
+        (STATE / "dags" / "configs" / f"{config['model']}.yaml").write_text(yaml.safe_dump(config))
+        bag = DagBag(dag_folder=str(STATE / "dags"))
+        dag_id = f"{config['model']}_{kind}"
+        assert dag_id in bag.dags, bag.import_errors
+        return bag.dags[dag_id].test(**test_kwargs)
+
+    return run
+
+
 def task_states(dag_run: Any) -> dict[str, str]:
     from airflow.utils.session import create_session
 

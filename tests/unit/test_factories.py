@@ -47,7 +47,7 @@ def _parse_in_fresh_interpreter(folder: Path) -> dict:
 
 def test_parsing_the_dags_folder_imports_no_heavy_library(dags_folder: Path) -> None:
     result = _parse_in_fresh_interpreter(dags_folder)
-    assert result["dags"] == ["churn_training"]
+    assert result["dags"] == ["churn_drift", "churn_scoring", "churn_training"]
     assert result["errors"] == {}
     assert result["heavy"] == []
 
@@ -61,7 +61,14 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
     (dags_folder / "configs" / "broken.yaml").write_text(yaml.safe_dump(cfg))
 
     result = _parse_in_fresh_interpreter(dags_folder)
-    assert result["dags"] == ["churn_training", "fraud_training"]
+    assert result["dags"] == [
+        "churn_drift",
+        "churn_scoring",
+        "churn_training",
+        "fraud_drift",
+        "fraud_scoring",
+        "fraud_training",
+    ]
     assert list(map(lambda p: Path(p).name, result["errors"])) == ["mlops_config_errors.py"]
     (message,) = result["errors"].values()
     assert "broken.yaml" in message and "training.test_size" in message and "1.5" in message

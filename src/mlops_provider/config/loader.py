@@ -59,8 +59,11 @@ class ConfigError(ValueError):
         n = len(self.problems)
         head = f"Invalid pipeline config {self.file} ({n} problem{'s' if n != 1 else ''}):"
         lines = [head, *(f"  - {p.render()}" for p in self.problems)]
-        lines.append("  Nothing was built from this file; the other configs are unaffected. "
-                     "Check it locally with: mlops validate " + self.file)
+        if Path(self.file).name == DEFAULTS_FILE:
+            effect = "It is merged beneath every model config, so no model's DAGs were built until it is fixed."
+        else:
+            effect = "Nothing was built from this file; the other configs are unaffected."
+        lines.append(f"  {effect} Check it locally with: mlops validate {self.file}")
         return "\n".join(lines)
 
 
@@ -85,7 +88,11 @@ class _BadValue(Exception):
         self.node = node
 
 
-class _Loader(yaml.SafeLoader):
+#: libyaml's parser when PyYAML was built with it (it is in the wheels): configs are read on every DAG parse.
+_SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeBase):  # type: ignore[misc, valid-type]
     """The safe loader, minus implicit timestamps: ``2026-02-30`` stays text for pydantic to report.
 
     Without this, an impossible date crashes the YAML constructor with a bare ``ValueError`` that names
@@ -110,7 +117,7 @@ _SAFE_TAGS = frozenset(tag for tag in _Loader.yaml_constructors if tag is not No
 
 #: Extra advice for the YAML parser's terser problems.
 _YAML_HINTS = {
-    "mapping values are not allowed here": "a 'key: value' sits where a plain value belongs; check the "
+    "mapping values are not allowed": "a 'key: value' sits where a plain value belongs; check the "
     "indentation of this line and quote values that contain ': '",
     "found character '\\t' that cannot start any token": "YAML indents with spaces, never tabs",
     "found undefined alias": "an *alias names an &anchor that is not defined above it",
@@ -120,7 +127,7 @@ _YAML_HINTS = {
 
 
 def _show_tag(tag: str) -> str:
-    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
 
 def _line(node: yaml.Node) -> int:
@@ -132,8 +139,9 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(path, [Problem("", f"cannot read the file: {exc.strerror}; check the path and "
-                                             "its permissions")]) from None
+        raise ConfigError(
+            path, [Problem("", f"cannot read the file: {exc.strerror}; check the path and its permissions")]
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -148,12 +156,17 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         data = loader.construct_document(node) if node is not None else None
     except _BadValue as exc:
         bad = exc.node
-        raise ConfigError(path, [Problem(
-            format_loc(_loc_of(node, bad)),
-            f"{getattr(bad, 'value', '')!r} cannot be read as {_show_tag(bad.tag)} ({exc}); remove the tag "
-            "or write a value of that type",
-            _line(bad),
-        )]) from None
+        raise ConfigError(
+            path,
+            [
+                Problem(
+                    format_loc(_loc_of(node, bad)),
+                    f"{getattr(bad, 'value', '')!r} cannot be read as {_show_tag(bad.tag)} ({exc}); remove the tag "
+                    "or write a value of that type",
+                    _line(bad),
+                )
+            ],
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -166,10 +179,16 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
             detail += f" ({exc.context}{at})"
         where = f" at column {mark.column + 1}" if mark else ""
         hint = next((h for k, h in _YAML_HINTS.items() if k in str(exc.problem)), "")
-        raise ConfigError(path, [Problem(
-            "", f"not valid YAML{where}: {detail}; " + (f"{hint}; " if hint else "") + "fix the syntax there",
-            line,
-        )]) from None
+        raise ConfigError(
+            path,
+            [
+                Problem(
+                    "",
+                    f"not valid YAML{where}: {detail}; " + (f"{hint}; " if hint else "") + "fix the syntax there",
+                    line,
+                )
+            ],
+        ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - other yaml errors carry no mark
         raise ConfigError(path, [Problem("", f"not valid YAML: {exc}")]) from None
     finally:
@@ -186,7 +205,7 @@ def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> Problem:
         loc = _loc_at_line(node, line - 1) if node is not None else ()
     except yaml.YAMLError:
         pass
-    bad = " ".join(f"0x{b:02x}" for b in raw[exc.start:exc.end])
+    bad = " ".join(f"0x{b:02x}" for b in raw[exc.start : exc.end])
     return Problem(
         format_loc(loc),
         f"the file is not UTF-8 text: byte {bad} at column {column} cannot be decoded ({exc.reason}); "
@@ -202,13 +221,15 @@ def _check_nodes(root: yaml.Node) -> list[Problem]:
 
     def walk(node: yaml.Node, loc: Loc) -> None:
         if node.tag not in _SAFE_TAGS:
-            problems.append(Problem(
-                format_loc(loc),
-                f"YAML tag {_show_tag(node.tag)!r} is not allowed: configs are read with the safe loader, "
-                "which builds only plain values (text, numbers, booleans, lists, mappings); remove the tag "
-                "and write a plain value",
-                _line(node),
-            ))
+            problems.append(
+                Problem(
+                    format_loc(loc),
+                    f"YAML tag {_show_tag(node.tag)!r} is not allowed: configs are read with the safe loader, "
+                    "which builds only plain values (text, numbers, booleans, lists, mappings); remove the tag "
+                    "and write a plain value",
+                    _line(node),
+                )
+            )
             return
         if id(node) in seen_nodes:  # an alias of a node already checked
             return
@@ -223,12 +244,14 @@ def _check_nodes(root: yaml.Node) -> list[Problem]:
                     problems.append(_non_string_key(key, loc))
                     continue
                 if key.value in first_line:
-                    problems.append(Problem(
-                        format_loc((*loc, key.value)),
-                        f"key {key.value!r} appears twice in this mapping (lines {first_line[key.value]} and "
-                        f"{_line(key)}); YAML would silently keep only the last value, remove one of them",
-                        _line(key),
-                    ))
+                    problems.append(
+                        Problem(
+                            format_loc((*loc, key.value)),
+                            f"key {key.value!r} appears twice in this mapping (lines {first_line[key.value]} and "
+                            f"{_line(key)}); YAML would silently keep only the last value, remove one of them",
+                            _line(key),
+                        )
+                    )
                     continue
                 first_line[key.value] = _line(key)
                 walk(value, (*loc, key.value))
@@ -248,9 +271,7 @@ def _non_string_key(key: yaml.Node, loc: Loc) -> Problem:
             _YAML_TAG + "bool": "a boolean (YAML reads yes, no, on, off, true and false as booleans)",
             _YAML_TAG + "null": "null",
         }.get(key.tag, _show_tag(key.tag))
-        message = (
-            f"key {key.value!r} is read as {kind}, not as a name; quote it (\"{key.value}\") or rename it"
-        )
+        message = f'key {key.value!r} is read as {kind}, not as a name; quote it ("{key.value}") or rename it'
         path = format_loc((*loc, key.value))
     else:
         message = "a list or mapping is used as a key; keys must be plain names"
@@ -442,11 +463,19 @@ def _bounds(info: FieldInfo | None, ctx: dict[str, Any]) -> str:
 
 
 _TYPE_WORDS = {
-    "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "date_from_datetime_parsing": "a date like 2026-01-31", "date_parsing": "a date like 2026-01-31",
-    "date_type": "a date like 2026-01-31", "float_parsing": "a number", "float_type": "a number",
-    "int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "date_from_datetime_parsing": "a date like 2026-01-31",
+    "date_parsing": "a date like 2026-01-31",
+    "date_type": "a date like 2026-01-31",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
 }
 
 
@@ -464,9 +493,7 @@ def _problem_from_error(err: ErrorDetails) -> tuple[Loc, str]:
         valid = _keys_of(owner) if owner else []
         close = difflib.get_close_matches(name, valid, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        listing = (
-            f"valid keys here: {', '.join(valid)}" if valid else "this section takes no keys yet; remove it"
-        )
+        listing = f"valid keys here: {', '.join(valid)}" if valid else "this section takes no keys yet; remove it"
         return loc, f"unknown key {name!r}; {hint}{listing}"
     info = _field_at(loc)
     if kind == "missing":
@@ -535,15 +562,19 @@ def _validate(
 
 
 def _not_a_mapping(data: Any, node: yaml.Node | None) -> Problem:
-    need = ("a pipeline config is a mapping of keys, at least model, data and training "
-            "(run 'mlops schema' for all of them)")
+    need = (
+        "a pipeline config is a mapping of keys, at least model, data and training (run 'mlops schema' for all of them)"
+    )
     if data is None:
         return Problem("", f"the file is empty (or holds only comments); {need}", 1)
     kind = {str: "text", int: "a number", float: "a number", bool: "a boolean", list: "a list"}.get(
         type(data), type(data).__name__
     )
-    return Problem("", f"the file holds {kind} ({_short(data)}) instead of a mapping; {need}",
-                   _line(node) if node is not None else 1)
+    return Problem(
+        "",
+        f"the file holds {kind} ({_short(data)}) instead of a mapping; {need}",
+        _line(node) if node is not None else 1,
+    )
 
 
 def _defaults_for(folder: Path) -> tuple[Path | None, Any, yaml.Node | None]:
@@ -553,21 +584,33 @@ def _defaults_for(folder: Path) -> tuple[Path | None, Any, yaml.Node | None]:
     data, node = _read_yaml(path)
     if data is not None and not isinstance(data, dict):
         problem = _not_a_mapping(data, node)
-        raise ConfigError(path, [Problem("", f"{DEFAULTS_FILE} must be a mapping of config keys merged "
-                                             f"beneath every model file; {problem.message}", problem.line)])
+        raise ConfigError(
+            path,
+            [
+                Problem(
+                    "",
+                    f"{DEFAULTS_FILE} must be a mapping of config keys merged "
+                    f"beneath every model file; {problem.message}",
+                    problem.line,
+                )
+            ],
+        )
     return path, data, node
 
 
-def load_config(
-    path: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None
-) -> PipelineConfig:
+def load_config(path: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None) -> PipelineConfig:
     """Load one model config, merging ``defaults.yaml`` from its folder beneath it."""
     file = Path(path)
     defaults_file, defaults_data, defaults_node = _defaults_for(file.parent)
     data, node = _read_yaml(file)
     return _validate(
-        data, file=file, node=node, defaults_file=defaults_file, defaults_node=defaults_node,
-        defaults_data=defaults_data, allowed_estimator_modules=allowed_estimator_modules,
+        data,
+        file=file,
+        node=node,
+        defaults_file=defaults_file,
+        defaults_node=defaults_node,
+        defaults_data=defaults_data,
+        allowed_estimator_modules=allowed_estimator_modules,
     )
 
 
@@ -579,19 +622,14 @@ def config_files(folder: str | Path) -> list[Path]:
     return sorted(
         p
         for p in root.iterdir()
-        if p.is_file()
-        and p.suffix in CONFIG_SUFFIXES
-        and p.name != DEFAULTS_FILE
-        and not p.name.startswith(".")
+        if p.is_file() and p.suffix in CONFIG_SUFFIXES and p.name != DEFAULTS_FILE and not p.name.startswith(".")
     )
 
 
 _CACHE: dict[tuple[Any, ...], LoadResult] = {}
 
 
-def load_folder(
-    folder: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None
-) -> LoadResult:
+def load_folder(folder: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None) -> LoadResult:
     """Load every config of a folder. Never raises for a bad file: errors are collected.
 
     Two files declaring the same model is an error on the later file (by name); the first keeps its DAGs.
@@ -602,9 +640,11 @@ def load_folder(
     files = config_files(root)
     allowed = tuple(allowed_estimator_modules or ())
     stamp_files = [*files, root / DEFAULTS_FILE]
-    key = (str(root.resolve()), allowed, tuple(
-        (str(p), st.st_mtime_ns, st.st_size) for p in stamp_files if p.exists() for st in [p.stat()]
-    ))
+    key = (
+        str(root.resolve()),
+        allowed,
+        tuple((str(p), st.st_mtime_ns, st.st_size) for p in stamp_files if p.exists() for st in [p.stat()]),
+    )
     if key in _CACHE:
         return _CACHE[key]
     result = LoadResult()
@@ -620,20 +660,32 @@ def load_folder(
         try:
             data, node = _read_yaml(file)
             config = _validate(
-                data, file=file, node=node, defaults_file=defaults_file, defaults_node=defaults_node,
-                defaults_data=defaults_data, allowed_estimator_modules=allowed,
+                data,
+                file=file,
+                node=node,
+                defaults_file=defaults_file,
+                defaults_node=defaults_node,
+                defaults_data=defaults_data,
+                allowed_estimator_modules=allowed,
             )
         except ConfigError as exc:
             result.errors.append(exc)
             continue
         if config.model in owners:
             line = _line_of(node, ("model",))
-            result.errors.append(ConfigError(file, [Problem(
-                "model",
-                f"model {config.model!r} is already defined in {owners[config.model]}; every model needs "
-                "its own name (DAG ids and the registry name derive from it), rename one",
-                line,
-            )]))
+            result.errors.append(
+                ConfigError(
+                    file,
+                    [
+                        Problem(
+                            "model",
+                            f"model {config.model!r} is already defined in {owners[config.model]}; every model needs "
+                            "its own name (DAG ids and the registry name derive from it), rename one",
+                            line,
+                        )
+                    ],
+                )
+            )
             continue
         owners[config.model] = file
         result.configs[str(file)] = config

@@ -49,6 +49,7 @@ CRON_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annuall
 CLASS_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\.[A-Z]\w*$")
 
 Severity = Literal["fail", "warn"]
+_SEVERITY = "fail stops the run before registration; warn records the result and lets the model through."
 Column = Annotated[str, Field(min_length=1, max_length=128, pattern=COLUMN_RE.pattern)]
 
 
@@ -102,6 +103,8 @@ class ScheduleConfig(_Section):
 
 
 class FeaturesConfig(_Section):
+    """Feature columns by kind: numeric ones are median-imputed and scaled, categorical ones one-hot encoded."""
+
     numeric: list[Column] = Field(
         default_factory=list, description="Numeric feature columns.", examples=[["tenure_months"]]
     )
@@ -156,9 +159,7 @@ class DataConfig(_Section):
         description="Feature columns by kind.",
         examples=[{"numeric": ["tenure_months"], "categorical": ["plan"]}],
     )
-    time_column: Column | None = Field(
-        default=None, description="Event time column; needed for window_days."
-    )
+    time_column: Column | None = Field(default=None, description="Event time column; needed for window_days.")
     entity_key: Column | None = Field(default=None, description="Entity id column (never a feature).")
     window_days: int | None = Field(
         default=None,
@@ -173,9 +174,7 @@ class DataConfig(_Section):
     def _source_scheme(cls, value: str) -> str:
         if "://" in value and not value.startswith(("s3://", "file://")):
             scheme = value.split("://", 1)[0]
-            raise ValueError(
-                f"unsupported scheme {scheme!r} in {value!r}; use a local path, file:// or s3:// URI"
-            )
+            raise ValueError(f"unsupported scheme {scheme!r} in {value!r}; use a local path, file:// or s3:// URI")
         return value
 
     @model_validator(mode="after")
@@ -204,6 +203,8 @@ class DataConfig(_Section):
 
 
 class EstimatorConfig(_Section):
+    """The estimator class and its keyword arguments."""
+
     class_: str = Field(
         alias="class",
         examples=["sklearn.linear_model.LogisticRegression"],
@@ -247,13 +248,16 @@ class EstimatorConfig(_Section):
 
 
 class TrainingConfig(_Section):
+    """How the model is trained and which metric is the headline."""
+
     estimator: EstimatorConfig = Field(
         description="The estimator class and its parameters.",
         examples=[{"class": "sklearn.linear_model.LogisticRegression", "params": {"C": 1.0}}],
     )
     test_size: float = Field(default=0.2, gt=0.0, lt=1.0, description="Holdout fraction.")
-    seed: int = Field(default=42, ge=0, le=2**32 - 1, description="Seed for the split and every "
-                      "random_state in the pipeline.")
+    seed: int = Field(
+        default=42, ge=0, le=2**32 - 1, description="Seed for the split and every random_state in the pipeline."
+    )
     stratify: bool = Field(default=True, description="Stratify the split on the target (classification).")
     primary_metric: str | None = Field(
         default=None, description="Headline metric; default roc_auc (classification) or rmse (regression)."
@@ -261,10 +265,12 @@ class TrainingConfig(_Section):
 
 
 class MetricGate(_Section):
+    """A bound on one holdout metric of the new model."""
+
     metric: str = Field(description="Holdout metric name.", examples=["roc_auc"])
     min: float | None = Field(default=None, description="Fail when the metric is below this.")
     max: float | None = Field(default=None, description="Fail when the metric is above this.")
-    severity: Severity = "fail"
+    severity: Severity = Field(default="fail", description=_SEVERITY)
 
     @model_validator(mode="after")
     def _bound(self) -> MetricGate:
@@ -285,19 +291,26 @@ class MetricGate(_Section):
 
 
 class ChampionGate(_Section):
+    """The new model against the current champion, both scored on the new model's holdout."""
+
     metric: str | None = Field(default=None, description="Metric compared; default training.primary_metric.")
-    max_drop: float = Field(
-        ge=0.0, description="Largest allowed worsening against the champion on the same holdout."
-    )
-    severity: Severity = "fail"
+    max_drop: float = Field(ge=0.0, description="Largest allowed worsening against the champion on the same holdout.")
+    severity: Severity = Field(default="fail", description=_SEVERITY)
 
 
 class LatencyGate(_Section):
+    """Prediction latency of the new model on holdout rows (predict_proba when it has one)."""
+
     p95_ms_per_row: float | None = Field(default=None, gt=0, description="p95 of single-row predict (ms).")
     p95_ms_per_batch: float | None = Field(default=None, gt=0, description="p95 of one batch predict (ms).")
-    batch_size: int = Field(default=1000, ge=1, le=1_000_000)
-    repeats: int = Field(default=50, ge=5, le=10_000, description="Timed calls per measurement.")
-    severity: Severity = "fail"
+    batch_size: int = Field(default=1000, ge=1, le=1_000_000, description="Rows per batch for p95_ms_per_batch.")
+    repeats: int = Field(
+        default=50,
+        ge=5,
+        le=10_000,
+        description="Timed single-row calls; the batch measurement makes repeats/5 calls (at least 5).",
+    )
+    severity: Severity = Field(default="fail", description=_SEVERITY)
 
     @model_validator(mode="after")
     def _bound(self) -> LatencyGate:
@@ -310,21 +323,31 @@ class LatencyGate(_Section):
 
 
 class FairnessGate(_Section):
+    """The gap of one metric between the best and the worst group of a column, on the holdout."""
+
     slice: Column = Field(description="Column whose values define the groups.", examples=["region"])
     metric: str = Field(default="recall", description="Metric computed per group.")
     max_gap: float = Field(ge=0.0, description="Largest allowed gap between the best and worst group.")
     min_rows: int = Field(default=30, ge=1, description="Groups with fewer holdout rows are not compared.")
-    severity: Severity = "fail"
+    severity: Severity = Field(default="fail", description=_SEVERITY)
 
 
 class GatesConfig(_Section):
-    metrics: list[MetricGate] = Field(default_factory=list)
-    champion: ChampionGate | None = None
-    latency: LatencyGate | None = None
-    fairness: list[FairnessGate] = Field(default_factory=list)
+    """Checks a new model must pass before it is registered. No gates: every trained model is registered."""
+
+    metrics: list[MetricGate] = Field(default_factory=list, description="Bounds on holdout metrics.")
+    champion: ChampionGate | None = Field(
+        default=None, description="Comparison with the current champion; null for none."
+    )
+    latency: LatencyGate | None = Field(default=None, description="Prediction latency limits; null for none.")
+    fairness: list[FairnessGate] = Field(
+        default_factory=list, description="Largest allowed metric gaps between groups."
+    )
 
 
 class AlertingConfig(_Section):
+    """Where failure alerts go."""
+
     slack_conn_id: str | None = Field(
         default="slack_mlops",
         description="Airflow connection id of a Slack incoming webhook. When the connection does not "
@@ -333,9 +356,110 @@ class AlertingConfig(_Section):
 
 
 class AirflowConfig(_Section):
-    retries: int = Field(default=1, ge=0, le=20)
-    retry_delay_minutes: float = Field(default=5.0, ge=0, le=24 * 60)
+    """Airflow settings of the model's DAGs."""
+
+    retries: int = Field(
+        default=1, ge=0, le=20, description="Task retries (failed data validation and failed gates are never retried)."
+    )
+    retry_delay_minutes: float = Field(default=5.0, ge=0, le=24 * 60, description="Wait between retries.")
     tags: list[str] = Field(default_factory=list, description="Extra DAG tags.", examples=[["churn"]])
+
+
+class ScoringConfig(_Section):
+    """Batch scoring with the champion: the <model>_scoring DAG exists when ``source`` is set."""
+
+    source: str | None = Field(
+        default=None,
+        description="Current (unlabeled) data to score, templated by the run's date, e.g. "
+        "'churn/current/{{ ds }}.parquet'. Relative paths are taken from [mlops] data_root; s3:// works too.",
+        examples=["churn/current/{{ ds }}.parquet"],
+    )
+    format: Literal["csv", "parquet"] = Field(default="parquet", description="File format of the source.")
+    schedule: str | None = Field(
+        default="0 6 * * *", description="Cron of the scoring DAG (UTC); null to score only when triggered."
+    )
+    output: str | None = Field(
+        default=None,
+        description="Root of the prediction log (parquet partitioned by date=YYYY-MM-DD); default "
+        "'predictions/<model>' under [mlops] data_root.",
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
+
+    @field_validator("source", "output")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith(("s3://", "file://")):
+            raise ValueError(f"unsupported scheme in {value!r}; use a local path, file:// or s3:// URI")
+        return value
+
+
+DriftMethod = Literal["ks", "chisquare", "z", "wasserstein", "psi", "jensenshannon"]
+
+
+class ColumnDriftSettings(_Section):
+    """Method and threshold for one column (Evidently's meaning of each)."""
+
+    method: DriftMethod | None = Field(default=None, description="Statistical test or distance for this column.")
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        description="p-value (ks, chisquare, z: drift below it) or distance (psi, "
+        "wasserstein, jensenshannon: drift at or above it).",
+    )
+
+
+class DriftConfig(_Section):
+    """The <model>_drift DAG: Evidently-compatible drift of served features and predictions vs the champion."""
+
+    schedule: str | None = Field(default="0 7 * * *", description="Cron of the drift check (UTC); null for manual.")
+    window_days: int = Field(
+        default=1, ge=1, le=90, description="Days of the prediction log compared, ending at the run's date."
+    )
+    method: DriftMethod | None = Field(
+        default=None,
+        description="Method for every feature; default Evidently's choice per column (by "
+        "reference size and column kind).",
+    )
+    threshold: float | None = Field(
+        default=None, gt=0, description="Threshold for every feature; default the method's Evidently default."
+    )
+    per_column: dict[str, ColumnDriftSettings] = Field(
+        default_factory=dict, description="Method/threshold per feature column, overriding method/threshold."
+    )
+    drift_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Dataset drift when at least this share of features drift; that is what can trigger a retrain.",
+    )
+    prediction_method: DriftMethod | None = Field(default=None, description="Method for the prediction score.")
+    prediction_threshold: float | None = Field(default=None, gt=0, description="Threshold for the prediction score.")
+    cooldown_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 90,
+        description="No drift-triggered retrain within this many hours of the last training.",
+    )
+    max_consecutive_retrains: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Circuit breaker: after this many drift-triggered retrains in one "
+        "episode that did not bring drift under the threshold, stop retraining and escalate to a human.",
+    )
+    report_rows: int = Field(
+        default=50_000, ge=1000, le=1_000_000, description="Rows sampled (per side) into the Evidently HTML report."
+    )
+    min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window than this: no verdict.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return _check_cron(value)
 
 
 class _Reserved(_Section):
@@ -351,35 +475,33 @@ def _expectation_item(value: Any) -> Any:
 class PipelineConfig(_Section):
     """One model's pipelines."""
 
-    model: str = Field(
-        description="Registered model name; DAG ids are <model>_training and so on.", examples=["churn"]
-    )
+    model: str = Field(description="Registered model name; DAG ids are <model>_training and so on.", examples=["churn"])
     owner: str = Field(default="mlops", min_length=1, description="Airflow task owner.")
-    description: str = ""
-    task: Literal["classification", "regression"] = "classification"
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    description: str = Field(default="", description="Free text, shown in the DAG's docs.")
+    task: Literal["classification", "regression"] = Field(
+        default="classification", description="Decides the metrics, the split and the estimator kind."
+    )
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="When training runs.")
     data: DataConfig = Field(
         description="The labeled training data.",
-        examples=[
-            {"source": "churn/labeled", "target": "churned", "features": {"numeric": ["tenure_months"]}}
-        ],
+        examples=[{"source": "churn/labeled", "target": "churned", "features": {"numeric": ["tenure_months"]}}],
     )
     expectations: list[dict[str, dict[str, Any]]] = Field(
         default_factory=list,
-        description="Great Expectations checks on the training data, each written as "
-        "'- expect_name: {arguments}'.",
+        description="Great Expectations checks on the training data, each written as '- expect_name: {arguments}'.",
         examples=[[{"expect_column_values_to_not_be_null": {"column": "customer_id"}}]],
     )
     training: TrainingConfig = Field(
         description="How the model is trained.",
         examples=[{"estimator": {"class": "sklearn.linear_model.LogisticRegression"}}],
     )
-    gates: GatesConfig = Field(default_factory=GatesConfig)
-    alerting: AlertingConfig = Field(default_factory=AlertingConfig)
-    airflow: AirflowConfig = Field(default_factory=AirflowConfig)
-    deploy: _Reserved = Field(default_factory=_Reserved)
-    drift: _Reserved = Field(default_factory=_Reserved)
-    cost: _Reserved = Field(default_factory=_Reserved)
+    gates: GatesConfig = Field(default_factory=GatesConfig, description="What a new model must pass.")
+    alerting: AlertingConfig = Field(default_factory=AlertingConfig, description="Where alerts go.")
+    airflow: AirflowConfig = Field(default_factory=AirflowConfig, description="Airflow settings of the DAGs.")
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Batch scoring with the champion.")
+    deploy: _Reserved = Field(default_factory=_Reserved, description="Reserved for deployment settings.")
+    drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift checks and drift-triggered retraining.")
+    cost: _Reserved = Field(default_factory=_Reserved, description="Reserved for cost report settings.")
 
     @field_validator("model")
     @classmethod
@@ -408,7 +530,7 @@ class PipelineConfig(_Section):
                 raise FieldProblem(
                     f"[{i}]",
                     f"item {i} has {len(item)} keys ({', '.join(item)}); write one expectation per item, "
-                    "e.g. '- expect_column_values_to_not_be_null: {column: customer_id}'"
+                    "e.g. '- expect_column_values_to_not_be_null: {column: customer_id}'",
                 )
             (name,) = item
             if name not in GX_EXPECTATIONS:
@@ -418,9 +540,7 @@ class PipelineConfig(_Section):
                     if close
                     else "see the core expectations in the Great Expectations gallery"
                 )
-                raise FieldProblem(
-                    f"[{i}]", f"{name!r} is not a Great Expectations core expectation; {hint}"
-                )
+                raise FieldProblem(f"[{i}]", f"{name!r} is not a Great Expectations core expectation; {hint}")
         return value
 
     @model_validator(mode="after")
@@ -445,6 +565,13 @@ class PipelineConfig(_Section):
                 "training.stratify",
                 "stratify: true applies to classification only; remove it (or set false) for regression",
             )
+        features = self.data.features.all
+        for col in self.drift.per_column:
+            if col not in features:
+                raise FieldProblem(
+                    f"drift.per_column.{col}",
+                    f"{col!r} is not a feature; per_column takes feature columns: {', '.join(features)}",
+                )
         return self
 
     # -- derived values used by factories and operators -----------------------------------------------
@@ -458,6 +585,14 @@ class PipelineConfig(_Section):
     @property
     def drift_asset_uri(self) -> str:
         return f"mlops://{self.model}/drift"
+
+    @property
+    def predictions_asset_uri(self) -> str:
+        return f"mlops://{self.model}/predictions"
+
+    @property
+    def predictions_root(self) -> str:
+        return self.scoring.output or f"predictions/{self.model}"
 
     def dag_id(self, kind: str) -> str:
         return f"{self.model}_{kind}"

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops_provider.config import LoadResult, load_folder
+from mlops_provider.config.loader import DEFAULTS_FILE
+from mlops_provider.factories.drift import build_drift_dag
+from mlops_provider.factories.scoring import build_scoring_dag
 from mlops_provider.factories.training import build_training_dag
 
 
@@ -27,9 +30,7 @@ def _configs_dir(caller_file: str | Path, configs_dir: str | Path | None) -> Pat
 
 
 def _load(caller_file: str | Path, configs_dir: str | Path | None) -> LoadResult:
-    return load_folder(
-        _configs_dir(caller_file, configs_dir), allowed_estimator_modules=_allowed_estimator_modules()
-    )
+    return load_folder(_configs_dir(caller_file, configs_dir), allowed_estimator_modules=_allowed_estimator_modules())
 
 
 def load_dags(namespace: MutableMapping[str, Any], configs_dir: str | Path | None = None) -> list[str]:
@@ -41,9 +42,11 @@ def load_dags(namespace: MutableMapping[str, Any], configs_dir: str | Path | Non
     result = _load(namespace["__file__"], configs_dir)
     built = []
     for source, config in result.configs.items():
-        dag = build_training_dag(config, source=source)
-        namespace[dag.dag_id] = dag
-        built.append(dag.dag_id)
+        builders = (build_training_dag, build_scoring_dag, build_drift_dag)
+        for dag in (build(config, source=source) for build in builders):
+            if dag is not None:
+                namespace[dag.dag_id] = dag
+                built.append(dag.dag_id)
     return built
 
 
@@ -53,7 +56,8 @@ def raise_config_errors(caller_file: str | Path, configs_dir: str | Path | None 
     if result.errors:
         n = len(result.errors)
         text = "\n\n".join(str(e) for e in result.errors)
-        raise PipelineConfigErrors(
-            f"{n} broken pipeline config{'s' if n != 1 else ''} (their DAGs were not built; every other "
-            f"config's DAGs loaded normally):\n\n{text}"
-        )
+        if any(Path(e.file).name == DEFAULTS_FILE for e in result.errors):
+            effect = "defaults.yaml is merged beneath every config, so no model's DAGs were built"
+        else:
+            effect = "their DAGs were not built; every other config's DAGs loaded normally"
+        raise PipelineConfigErrors(f"{n} broken pipeline config{'s' if n != 1 else ''} ({effect}):\n\n{text}")

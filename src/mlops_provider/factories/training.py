@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import yaml
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
 
-from mlops_provider.config import PipelineConfig, config_sha256
-from mlops_provider.notifications.alerts import AlertNotifier
+from mlops_provider.config import PipelineConfig
+from mlops_provider.factories.common import default_args, drift_asset, resolved_config_md
 from mlops_provider.operators.data import ValidateDataOperator
 from mlops_provider.operators.gates import EvaluateGatesOperator
 from mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
 from mlops_provider.operators.training import TrainModelOperator
-
-
-def drift_asset(config: PipelineConfig) -> Asset:
-    """The Asset a drift check emits and the training DAG listens to: ``mlops://<model>/drift``."""
-    return Asset(name=f"{config.model}_drift", uri=config.drift_asset_uri)
 
 
 def _schedule(config: PipelineConfig) -> AssetOrTimeSchedule | Asset:
@@ -29,43 +23,28 @@ def _schedule(config: PipelineConfig) -> AssetOrTimeSchedule | Asset:
 
 
 def _doc_md(config: PipelineConfig, source: str | None) -> str:
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: this runs on every parse
-    resolved = yaml.dump(
-        config.model_dump(mode="json", by_alias=True), Dumper=dumper, sort_keys=False, width=100
-    )
     when = f"cron `{config.schedule.training}` (UTC)" if config.schedule.training else "no cron"
     return (
         f"### {config.model}: training\n\n{config.description}\n\n"
         f"Runs on {when} and on every event of the Asset `{config.drift_asset_uri}`.\n"
         "Tasks: validate data (Great Expectations) → train (scikit-learn, MLflow run) → evaluate gates "
-        "→ register (alias `challenger`) → promote (alias `champion`).\n\n"
-        f"Config file: `{source or 'n/a'}` · config sha256 `{config_sha256(config)[:12]}`\n\n"
-        f"#### Resolved config (defaults merged)\n\n```yaml\n{resolved}```\n"
+        "→ register (alias `challenger`) → promote (alias `champion`).\n\n" + resolved_config_md(config, source)
     )
 
 
-def default_args(config: PipelineConfig) -> dict[str, object]:
-    alert = AlertNotifier(model=config.model, slack_conn_id=config.alerting.slack_conn_id)
-    return {
-        "owner": config.owner,
-        "retries": config.airflow.retries,
-        "retry_delay": timedelta(minutes=config.airflow.retry_delay_minutes),
-        "on_failure_callback": [alert],
-    }
+def start_date(config: PipelineConfig) -> datetime | None:
+    if config.schedule.start_date is None:
+        return None
+    return datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=UTC)
 
 
 def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> DAG:
     """Return the plain ``airflow.sdk.DAG`` ``<model>_training`` for one model config."""
-    start = (
-        datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=UTC)
-        if config.schedule.start_date
-        else None
-    )
     with DAG(
         dag_id=config.dag_id("training"),
         description=f"Train, gate, register and promote {config.model}",
         schedule=_schedule(config),
-        start_date=start,
+        start_date=start_date(config),
         catchup=config.schedule.catchup,
         max_active_runs=1,
         default_args=default_args(config),
@@ -75,9 +54,7 @@ def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> 
         validate = ValidateDataOperator(task_id="validate_data", config=config)
         train = TrainModelOperator(task_id="train", config=config, dataset=validate.output)
         gates = EvaluateGatesOperator(task_id="evaluate_gates", config=config, training=train.output)
-        register = RegisterModelOperator(
-            task_id="register", config=config, training=train.output, gates=gates.output
-        )
+        register = RegisterModelOperator(task_id="register", config=config, training=train.output, gates=gates.output)
         promote = PromoteModelOperator(task_id="promote", config=config, registration=register.output)
         validate >> train >> gates >> register >> promote
     return dag

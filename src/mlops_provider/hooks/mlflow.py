@@ -80,12 +80,17 @@ class MlflowHook(BaseHook):
         return str(root).rstrip("/") if root else None
 
     def get_conn(self) -> MlflowClient:
-        """Point MLflow's fluent API at this connection (process-local) and return a client."""
+        """Point MLflow's fluent API at this connection (process-local) and return the hook's client."""
         import mlflow
-        from mlflow.tracking import MlflowClient
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
+        return self._client
+
+    @cached_property
+    def _client(self) -> MlflowClient:
+        from mlflow.tracking import MlflowClient
+
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
 
     def ensure_experiment(self, name: str) -> str:

@@ -190,6 +190,7 @@ class ValidateDataOperator(MlopsBaseOperator):
             ("data_snapshot", snap.uri),
             ("data_rows", str(snap.rows)),
             ("data_source", snap.source),
+            ("data_window", json.dumps({"start": snap.window_start, "end": snap.window_end})),
             ("data_validation", "passed" if summary["success"] else "failed"),
         ):
             client.set_tag(run_id, f"mlops.{key}", value)

@@ -172,16 +172,20 @@ def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[G
 def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) -> list[GateResult]:
     from mlops_provider.modeling import features_frame, metric, predict_scores
 
-    out = []
+    out: list[GateResult] = []
+    if not config.gates.fairness:
+        return out
+    pred_all, score_all = predict_scores(model, features_frame(holdout, config), config.task)
+    y_all = holdout[config.data.target].to_numpy()
     for g in config.gates.fairness:
         per_group: dict[str, float] = {}
         small = []
-        for value, group in holdout.groupby(g.slice, dropna=False, sort=True):
-            if len(group) < g.min_rows:
+        for value, idx in holdout.groupby(g.slice, dropna=False, sort=True).indices.items():
+            if len(idx) < g.min_rows:
                 small.append(str(value))
                 continue
-            pred, score = predict_scores(model, features_frame(group, config), config.task)
-            m = metric(g.metric, group[config.data.target].to_numpy(), pred, score)
+            score = score_all[idx] if score_all is not None else None
+            m = metric(g.metric, y_all[idx], pred_all[idx], score)
             if m == m:
                 per_group[str(value)] = m
         name = f"fairness.{g.slice}.{g.metric}"

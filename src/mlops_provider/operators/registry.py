@@ -53,6 +53,7 @@ class RegisterModelOperator(MlopsBaseOperator):
             "data_rows": str(tr["rows"]),
             "data_snapshot": tr["snapshot_uri"],
             "data_source": run_tags.get("mlops.data_source", cfg.data.source),
+            "data_window": run_tags.get("mlops.data_window", "none"),
             "config_sha256": config_sha256(cfg),
             "config": cfg.model_dump(mode="json", by_alias=True),
             "package_version": lineage.package_version(),

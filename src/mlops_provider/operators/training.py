@@ -19,7 +19,7 @@ class TrainModelOperator(MlopsBaseOperator):
 
     :param dataset: the output of :class:`ValidateDataOperator` (templated; an ``XComArg`` in factories):
         needs ``mlflow_run_id``, ``snapshot_uri`` and ``data_sha256``.
-    :return: ``{"mlflow_run_id", "model_uri", "model_id", "metrics", "snapshot_uri", "data_sha256",
+    :return: ``{"mlflow_run_id", "model_uri", "model_id", "metrics", "primary_metric", "snapshot_uri", "data_sha256",
         "rows", "train_rows", "holdout_rows", "holdout_artifact", "fit_seconds", "seed"}``
     """
 

@@ -1,0 +1,286 @@
+"""The pipeline config reference (``docs/config-reference.md``), rendered from the pydantic schema.
+
+Regenerate the committed page after changing the schema::
+
+    python -m mlops_provider.config.reference > docs/config-reference.md
+
+A unit test fails when the page and :func:`render_reference` disagree. Only the schema and the
+expectation catalog are imported: no Airflow, no pandas, no scikit-learn, no MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from mlops_provider.config.gx_catalog import GX_EXPECTATIONS
+from mlops_provider.config.schema import (
+    CLASSIFICATION_METRICS,
+    CRON_PRESETS,
+    DEFAULT_ESTIMATOR_MODULES,
+    MODEL_NAME_RE,
+    REGRESSION_METRICS,
+    PipelineConfig,
+)
+
+REGENERATE = "python -m mlops_provider.config.reference > docs/config-reference.md"
+
+Schema = dict[str, Any]
+
+_PRESETS = ", ".join(f"`{p}`" for p in sorted(CRON_PRESETS))
+
+#: Rules that involve more than one key (model validators); the types and bounds come from the schema.
+CROSS_FIELD_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "model",
+        f"matches `{MODEL_NAME_RE.pattern}`: lowercase letters, digits and underscores, starting with a letter. "
+        "Two files may not declare the same model.",
+    ),
+    (
+        "schedule.training, scoring.schedule",
+        f"five cron fields `minute hour day month weekday` (UTC), a preset ({_PRESETS}) or `null`.",
+    ),
+    (
+        "data.source, scoring.source, scoring.output",
+        "a local path, a `file://` URI or an `s3://` URI; other schemes are rejected.",
+    ),
+    ("data.features", "at least one column in `numeric` or `categorical`; a column appears once across both."),
+    ("data.target, data.entity_key, data.time_column", "none of them may also be a feature (leakage)."),
+    ("data.window_days", "needs `data.time_column`."),
+    (
+        "training.estimator.params",
+        "must not contain `random_state`: every step that takes one gets `training.seed`.",
+    ),
+    ("training.primary_metric, gates.*.metric", "a metric of the config's `task` (see below)."),
+    ("training.stratify", "`true` is for classification only; a regression config must not set it to `true`."),
+    ("gates.metrics[]", "at least one of `min` and `max`, and `min <= max`."),
+    ("gates.latency", "at least one of `p95_ms_per_row` and `p95_ms_per_batch`."),
+    (
+        "expectations[]",
+        "one expectation per item, named as in the list below; a bare name (`- expect_x`) means no arguments. "
+        "Only the name is checked when a config is loaded: the arguments are checked by Great Expectations "
+        "when the `validate_data` task runs.",
+    ),
+)
+
+
+def _resolve(schema: Schema, root: Schema) -> Schema:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return dict(root["$defs"][ref.split("/")[-1]])
+    return schema
+
+
+def _bounds(schema: Schema) -> str:
+    parts = []
+    for key, op in (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<=")):
+        if key in schema:
+            parts.append(f"{op} {schema[key]}")
+    if "minLength" in schema or "maxLength" in schema:
+        low, high = schema.get("minLength", 0), schema.get("maxLength")
+        parts.append(f"{low}-{high} characters" if high is not None else "non-empty")
+    return ", ".join(parts)
+
+
+def _type(schema: Schema, root: Schema) -> str:
+    """A short type for a JSON Schema node: ``integer (>= 0, <= 20)``, ``mapping``, ``list of text``."""
+    if "anyOf" in schema:
+        options = [s for s in schema["anyOf"] if s.get("type") != "null"]
+        text = " or ".join(_type(s, root) for s in options)
+        return f"{text} or null" if len(options) < len(schema["anyOf"]) else text
+    if "$ref" in schema:
+        target = _resolve(schema, root)
+        return "mapping" if target.get("properties") else "mapping (no keys yet)"
+    if "enum" in schema:
+        return "one of " + ", ".join(f"`{v}`" for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "array":
+        return f"list of {_type(schema.get('items', {}), root)}"
+    words = {"string": "text", "integer": "integer", "number": "number", "boolean": "boolean", "object": "mapping"}
+    text = words.get(str(kind), str(kind))
+    if kind == "string" and schema.get("format") == "date":
+        text = "date (YYYY-MM-DD)"
+    bounds = _bounds(schema)
+    return f"{text} ({bounds})" if bounds else text
+
+
+def _value(value: Any) -> str:
+    """A default written as it would be in YAML."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value) if value == "" or value != value.strip() else value
+    if isinstance(value, BaseModel):
+        return "{}"
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value)
+    return str(value)
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "**required**"
+    if info.default_factory is not None:
+        value = info.default_factory()  # type: ignore[call-arg]
+    else:
+        value = info.default
+    return f"`{_value(value)}`"
+
+
+def _cell(text: str) -> str:
+    """Table-cell safe: one line, pipes escaped, and ``<model>`` not taken for an HTML tag."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _nested_model(info: FieldInfo) -> type[BaseModel] | None:
+    def find(annotation: Any) -> type[BaseModel] | None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        for arg in typing.get_args(annotation):
+            found = find(arg)
+            if found is not None:
+                return found
+        return None
+
+    return find(info.annotation)
+
+
+def _is_list(info: FieldInfo) -> bool:
+    return typing.get_origin(info.annotation) is list
+
+
+def _sections(
+    model: type[BaseModel], path: str, root: Schema
+) -> list[tuple[str, type[BaseModel], Schema]]:
+    """(dotted path, model class, its JSON Schema) for ``model`` and every section under it, depth first."""
+    schema = _resolve({"$ref": f"#/$defs/{model.__name__}"}, root) if path else root
+    out = [(path, model, schema)]
+    for name, info in model.model_fields.items():
+        nested = _nested_model(info)
+        if nested is None or not nested.model_fields:
+            continue
+        key = info.alias or name
+        sub = f"{path}.{key}" if path else key
+        out += _sections(nested, sub + ("[]" if _is_list(info) else ""), root)
+    return out
+
+
+def _anchor(path: str) -> str:
+    """The heading anchor GitHub and MkDocs give ``## `path```."""
+    return "".join(c for c in path.lower() if c.isalnum() or c in "-_")
+
+
+def _table(model: type[BaseModel], path: str, schema: Schema, root: Schema) -> list[str]:
+    rows = ["| Key | Type | Default | Description |", "|---|---|---|---|"]
+    properties = schema.get("properties", {})
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        kind = _type(properties[key], root)
+        nested = _nested_model(info)
+        if nested is not None and nested.model_fields:
+            sub = (f"{path}.{key}" if path else key) + ("[]" if _is_list(info) else "")
+            kind = kind.replace("mapping", f"mapping, see [`{sub}`](#{_anchor(sub)})", 1)
+        description = (info.description or "").replace("``", "`")
+        rows.append(f"| `{key}` | {_cell(kind)} | {_default(info)} | {_cell(description)} |")
+    return rows
+
+
+def _metric_table() -> list[str]:
+    rows = ["| Task | Metric | Better |", "|---|---|---|"]
+    for task, metrics in (("classification", CLASSIFICATION_METRICS), ("regression", REGRESSION_METRICS)):
+        for name, higher in metrics.items():
+            rows.append(f"| {task} | `{name}` | {'higher' if higher else 'lower'} |")
+    return rows
+
+
+def render_reference() -> str:
+    """The whole Markdown page."""
+    root = PipelineConfig.model_json_schema(by_alias=True)
+    lines = [
+        "<!-- Generated from the pydantic schema (src/mlops_provider/config/schema.py); do not edit by hand.",
+        f"     Regenerate with: {REGENERATE} -->",
+        "",
+        "# Pipeline config reference",
+        "",
+        "One YAML file per model in `dags/configs/` (`.yaml` or `.yml`; hidden files are ignored). "
+        "`dags/configs/defaults.yaml` is merged beneath every model file: mappings merge key by key, any other "
+        "value (a list, a number, text) in the model file replaces the default. Every section rejects unknown "
+        "keys, so a typo is an error, never a silently ignored setting.",
+        "",
+        "Check files with `mlops validate dags/configs`. `mlops schema` prints the same schema as JSON Schema "
+        "(draft 2020-12) for editors and for the CI of a config repository.",
+        "",
+        "A minimal config:",
+        "",
+        "```yaml",
+        "model: churn",
+        "data:",
+        "  source: churn/labeled",
+        "  target: churned",
+        "  features:",
+        "    numeric: [tenure_months]",
+        "training:",
+        "  estimator:",
+        "    class: sklearn.linear_model.LogisticRegression",
+        "```",
+        "",
+    ]
+    for path, model, schema in _sections(PipelineConfig, "", root):
+        title = f"`{path}`" if path else "Top level"
+        lines += [f"## {title}", ""]
+        doc = (model.__doc__ or "").strip().split("\n\n")[0]
+        if doc and path:
+            lines += [_cell(doc.replace("``", "`")), ""]
+        if path.endswith("[]"):
+            lines += [f"`{path[:-2]}` is a list; each item takes these keys.", ""]
+        lines += [*_table(model, path, schema, root), ""]
+        if path == "training.estimator":
+            allowed = ", ".join(f"`{m}`" for m in DEFAULT_ESTIMATOR_MODULES)
+            lines += [
+                "**Allow-list.** `class` must be a dotted path (`module.Class`) inside an allowed module: "
+                f"{allowed} by default. An Airflow admin can allow more modules with the "
+                "`[mlops] allowed_estimator_modules` option (comma-separated); a config file can never widen "
+                "the list. Check against a wider list locally with `mlops validate --allow-module MODULE`. "
+                "When the task runs, the class must also import, be a scikit-learn estimator (`BaseEstimator`) "
+                "and be a classifier or a regressor as `task` says.",
+                "",
+            ]
+    lines += ["## Rules across keys", "", "Checked when a config is loaded, like the types above.", ""]
+    lines += [f"- `{where}`: {rule}" for where, rule in CROSS_FIELD_RULES]
+    lines += [
+        "",
+        "## Metrics",
+        "",
+        "Every metric of the task is computed on the holdout and logged to MLflow as `holdout_<metric>`. "
+        "Gates and `training.primary_metric` may name only the metrics of the config's `task`. The default "
+        "`primary_metric` is `roc_auc` for classification and `rmse` for regression.",
+        "",
+        *_metric_table(),
+        "",
+        "## Great Expectations expectations",
+        "",
+        "Names an item of `expectations` may use (Great Expectations 1.x core expectations), with their "
+        "arguments as in the Great Expectations gallery:",
+        "",
+        "```yaml",
+        "expectations:",
+        "  - expect_table_row_count_to_be_between: {min_value: 1000}",
+        "  - expect_column_values_to_not_be_null: {column: customer_id, mostly: 0.99}",
+        "```",
+        "",
+        *(f"- `{name}`" for name in sorted(GX_EXPECTATIONS)),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    sys.stdout.write(render_reference())

@@ -1,0 +1,375 @@
+"""Drift check against the champion's own training data, and the brakes on drift-triggered retraining.
+
+The reference is the snapshot the champion was trained on (found through its lineage, hash-verified),
+never whatever file sits at a path today. The current window is the prediction log of the last
+``drift.window_days`` days: the features as they were served, and the scores. Verdicts on the full data
+come from :mod:`mlops_provider.drift` (Evidently's methods, thresholds and binning, computed column by
+column); Evidently itself renders the HTML report on a sample, logged to a monitoring MLflow run.
+
+Brakes, with their state on the registered model's tag ``mlops.drift_episode``:
+
+* cooldown: no drift-triggered retrain within ``cooldown_hours`` of the last training run;
+* de-duplication: one retrain request per drift episode until that retrain has finished;
+* circuit breaker: after ``max_consecutive_retrains`` retrains in one episode that did not bring drift
+  under the threshold, stop emitting and escalate to a human with the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from mlops_provider.operators.base import MlopsBaseOperator
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from airflow.sdk import Context
+
+EPISODE_TAG = "mlops.drift_episode"
+REPORT_KEY = "drift_report_url"
+
+
+class DriftReportLink(BaseOperatorLink):
+    """Extra link on the drift-check task: the Evidently HTML report of that check."""
+
+    name = "Drift report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(ti_key=ti_key, key=REPORT_KEY)
+        return str(value) if value else ""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def window_dates(ds: str, days: int) -> list[str]:
+    end = date.fromisoformat(ds)
+    return [(end - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1)]
+
+
+class DriftCheckOperator(MlopsBaseOperator):
+    """Measure feature and prediction drift of the current window against the champion's reference.
+
+    :param prediction_log: root of the prediction log (templated).
+    :return: ``{"champion_version", "drift_share", "dataset_drift", "drifted_columns", "columns",
+        "prediction": {...}, "report_uri", "decision": {"emit", "reason", "brake"}, "episode"}``
+    """
+
+    template_fields: Sequence[str] = ("prediction_log",)
+    operator_extra_links = (DriftReportLink(),)
+    ui_color = "#fde2e4"
+
+    def __init__(self, *, prediction_log: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.prediction_log = prediction_log
+
+    # -- data --------------------------------------------------------------------------------------
+
+    def _current_window(self, ds: str) -> tuple[pd.DataFrame, list[str]]:
+        import io
+
+        import pandas as pd
+
+        from mlops_provider import settings
+        from mlops_provider.datasets import resolve_source
+        from mlops_provider.operators.scoring import prediction_log_uri
+
+        root = resolve_source(self.prediction_log, settings.data_root())
+        frames, days = [], []
+        for day in window_dates(ds, self.pipeline.drift.window_days):
+            uri = prediction_log_uri(root, day)
+            if self.storage.exists(uri):
+                frames.append(pd.read_parquet(io.BytesIO(self.storage.read_bytes(uri))))
+                days.append(day)
+        if not frames:
+            raise AirflowFailException(
+                f"no prediction log under {root} for {', '.join(window_dates(ds, self.pipeline.drift.window_days))}; "
+                f"run {self.pipeline.dag_id('scoring')} for those dates first"
+            )
+        return pd.concat(frames, ignore_index=True), days
+
+    def _reference(self, client: Any, version: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+        """(training snapshot, champion's holdout with its scores, lineage) of the champion version."""
+        import mlflow
+        import pandas as pd
+
+        from mlops_provider import lineage
+        from mlops_provider.datasets import read_snapshot
+        from mlops_provider.modeling import features_frame, predict_scores
+        from mlops_provider.operators.training import HOLDOUT_ARTIFACT
+
+        mv = client.get_model_version(self.model_name, version)
+        record = lineage.from_tags(mv.tags or {})
+        snapshot = read_snapshot(record["data_snapshot"], record["data_sha256"], self.storage)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT, tracking_uri=self.mlflow_hook.tracking_uri
+        )
+        holdout = pd.read_parquet(local)
+        model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+        pred, score = predict_scores(model, features_frame(holdout, self.pipeline), self.pipeline.task)
+        holdout = holdout.assign(score=score if score is not None else pred.astype("float64"))
+        return snapshot, holdout, record
+
+    # -- brakes ------------------------------------------------------------------------------------
+
+    def _last_training(self, client: Any) -> tuple[datetime | None, list[Any]]:
+        exp = client.get_experiment_by_name(self.experiment_name)
+        if exp is None:
+            return None, []
+        runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=50)
+        last = datetime.fromtimestamp(runs[0].info.start_time / 1000, tz=UTC) if runs else None
+        return last, list(runs)
+
+    def decide(
+        self,
+        drifted: bool,
+        episode: dict[str, Any] | None,
+        last_training: datetime | None,
+        runs: list[Any],
+        now: datetime,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The brakes. Returns (decision, new episode state or None when the episode is over)."""
+        cfg = self.pipeline.drift
+        if not drifted:
+            if episode:
+                return (
+                    {
+                        "emit": False,
+                        "brake": None,
+                        "reason": "drift is back under the threshold; the drift "
+                        f"episode that started {episode['started']} is closed",
+                    },
+                    None,
+                )
+            return {"emit": False, "brake": None, "reason": "no dataset drift"}, None
+        episode = dict(
+            episode
+            or {"started": now.isoformat(timespec="seconds"), "requests": [], "unresolved": 0, "breaker_open": False}
+        )
+        if episode.get("breaker_open"):
+            return (
+                {
+                    "emit": False,
+                    "brake": "circuit_breaker",
+                    "reason": f"circuit breaker open since "
+                    f"{episode.get('breaker_opened')}: {episode['unresolved']} drift-triggered retrains did not "
+                    "bring drift under the threshold; a human must look (see the runbook), then close the "
+                    "episode",
+                },
+                episode,
+            )
+        if episode["requests"]:
+            requested = datetime.fromisoformat(episode["requests"][-1])
+            finished = [
+                r
+                for r in runs
+                if r.info.end_time and datetime.fromtimestamp(r.info.start_time / 1000, tz=UTC) >= requested
+            ]
+            if not finished:
+                return (
+                    {
+                        "emit": False,
+                        "brake": "deduplication",
+                        "reason": "a retrain for this drift episode was "
+                        f"requested at {episode['requests'][-1]} and has not finished; not asking again",
+                    },
+                    episode,
+                )
+            episode["unresolved"] = int(episode.get("unresolved", 0)) + 1
+            if episode["unresolved"] >= cfg.max_consecutive_retrains:
+                episode["breaker_open"] = True
+                episode["breaker_opened"] = now.isoformat(timespec="seconds")
+                return (
+                    {
+                        "emit": False,
+                        "brake": "circuit_breaker",
+                        "escalate": True,
+                        "reason": f"circuit breaker opened: {episode['unresolved']} consecutive drift-triggered "
+                        f"retrains (limit {cfg.max_consecutive_retrains}) did not bring drift under the "
+                        "threshold; retraining cannot fix this one, escalating to a human",
+                    },
+                    episode,
+                )
+        if last_training is not None and now - last_training < timedelta(hours=cfg.cooldown_hours):
+            hours = (now - last_training).total_seconds() / 3600
+            return (
+                {
+                    "emit": False,
+                    "brake": "cooldown",
+                    "reason": f"cooldown: the last training started "
+                    f"{hours:.1f} h ago, within the {cfg.cooldown_hours:g} h cooldown; no retrain yet",
+                },
+                episode,
+            )
+        episode["requests"] = [*episode["requests"], now.isoformat(timespec="seconds")]
+        return {"emit": True, "brake": None, "reason": "dataset drift: retraining requested"}, episode
+
+    # -- main --------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import tempfile
+        from pathlib import Path
+
+        import mlflow
+
+        from mlops_provider.drift import compute_drift, evidently_drift, report_sample, save_html
+        from mlops_provider.operators.registry import CHAMPION, current_alias
+
+        cfg = self.pipeline
+        client = self.mlflow_hook.get_conn()
+        version = current_alias(client, self.model_name, CHAMPION)
+        if version is None:
+            raise AirflowFailException(
+                f"{self.model_name} has no champion; there is no reference to check drift against yet"
+            )
+        log, days = self._current_window(context["ds"])
+        if len(log) < cfg.drift.min_rows:
+            raise AirflowSkipException(f"only {len(log)} scored rows in {days}; drift needs >= {cfg.drift.min_rows}")
+        snapshot, holdout, _ = self._reference(client, version)
+        numeric, categorical = list(cfg.data.features.numeric), list(cfg.data.features.categorical)
+        current = log.rename(columns={f"feature.{c}": c for c in numeric + categorical})
+        per_column = {k: v.model_dump(exclude_none=True) for k, v in cfg.drift.per_column.items()}
+        features = compute_drift(
+            snapshot,
+            current,
+            numeric,
+            categorical,
+            method=cfg.drift.method,
+            threshold=cfg.drift.threshold,
+            per_column=per_column or None,
+            drift_share=cfg.drift.drift_share,
+        )
+        pred_cfg = {
+            "score": {
+                k: v
+                for k, v in (("method", cfg.drift.prediction_method), ("threshold", cfg.drift.prediction_threshold))
+                if v is not None
+            }
+        }
+        prediction = compute_drift(
+            holdout[["score"]],
+            log[["score"]].astype("float64"),
+            ["score"],
+            [],
+            per_column=pred_cfg if pred_cfg["score"] else None,
+        ).columns[0]
+        ref_mean, cur_mean = float(holdout["score"].mean()), float(log["score"].astype("float64").mean())
+        shift = (cur_mean - ref_mean) / ref_mean if ref_mean else 0.0
+
+        # Evidently renders the report people look at, on a deterministic sample of each side.
+        n = cfg.drift.report_rows
+        _, snap = evidently_drift(
+            report_sample(snapshot, n),
+            report_sample(current, n),
+            numeric,
+            categorical,
+            method=cfg.drift.method,
+            threshold=cfg.drift.threshold,
+            per_column=per_column or None,
+            drift_share=cfg.drift.drift_share,
+        )
+        experiment = self.mlflow_hook.ensure_experiment(f"{self.model_name}-monitoring")
+        with mlflow.start_run(experiment_id=experiment, run_name=f"drift-{context['ds']}") as run:
+            mlflow.set_tags(
+                {
+                    "mlops.model": self.model_name,
+                    "mlops.champion_version": version,
+                    "mlops.window": ",".join(days),
+                    "mlops.airflow_run_id": context["run_id"],
+                }
+            )
+            mlflow.log_metrics(
+                {
+                    "drift_share": features.drift_share,
+                    "prediction_drift_score": prediction.score,
+                    "prediction_mean_shift": shift,
+                    "rows_current": len(log),
+                    **{f"drift_score.{c.column}": c.score for c in features.columns},
+                }
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                html = save_html(snap, Path(tmp) / "drift_report.html")
+                mlflow.log_artifact(str(html))
+            report_uri = f"{run.info.artifact_uri}/drift_report.html"
+        context["ti"].xcom_push(key=REPORT_KEY, value=report_uri)
+
+        episode_text = (client.get_registered_model(self.model_name).tags or {}).get(EPISODE_TAG)
+        episode = json.loads(episode_text) if episode_text else None
+        last_training, runs = self._last_training(client)
+        decision, new_episode = self.decide(features.dataset_drift, episode, last_training, runs, _now())
+        if new_episode is None:
+            if episode is not None:
+                client.delete_registered_model_tag(self.model_name, EPISODE_TAG)
+        else:
+            client.set_registered_model_tag(self.model_name, EPISODE_TAG, json.dumps(new_episode))
+        summary = (
+            f"{self.model_name}: {len(features.drifted_columns)} of {len(features.columns)} features drifted "
+            f"(share {features.drift_share:.0%}, threshold {cfg.drift.drift_share:.0%}: "
+            f"{'DRIFT' if features.dataset_drift else 'no dataset drift'}); prediction score mean shifted "
+            f"{shift:+.0%} from the champion v{version} baseline ({prediction.method} {prediction.score:.3f}); "
+            f"{decision['reason']}"
+        )
+        self.log.info("%s. Report: %s", summary, report_uri)
+        if decision.get("escalate"):
+            from mlops_provider.notifications.alerts import AlertNotifier
+
+            AlertNotifier(model=self.model_name, slack_conn_id=cfg.alerting.slack_conn_id).deliver(
+                f":rotating_light: {summary}. Drifted: {', '.join(features.drifted_columns)}. Report: {report_uri}"
+            )
+        return {
+            "champion_version": version,
+            "window": days,
+            "rows_current": len(log),
+            "rows_reference": len(snapshot),
+            "drift_share": features.drift_share,
+            "dataset_drift": features.dataset_drift,
+            "drifted_columns": features.drifted_columns,
+            "columns": [c.__dict__ for c in features.columns],
+            "prediction": {
+                **prediction.__dict__,
+                "mean_reference": ref_mean,
+                "mean_current": cur_mean,
+                "mean_shift": shift,
+            },
+            "report_uri": report_uri,
+            "decision": decision,
+            "summary": summary,
+        }
+
+
+class EmitDriftEventOperator(MlopsBaseOperator):
+    """Emit the ``mlops://<model>/drift`` Asset event when the check decided so; skip (no event) otherwise.
+
+    :param check: output of :class:`DriftCheckOperator` (templated).
+    """
+
+    template_fields: Sequence[str] = ("check",)
+    ui_color = "#f5c6cb"
+
+    def __init__(self, *, check: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        check = dict(self.check)
+        if not check["decision"]["emit"]:
+            raise AirflowSkipException(check["decision"]["reason"])
+        extra = {
+            "drift_share": check["drift_share"],
+            "drifted_columns": check["drifted_columns"],
+            "report_uri": check["report_uri"],
+            "champion_version": check["champion_version"],
+            "prediction_mean_shift": check["prediction"]["mean_shift"],
+        }
+        for outlet in self.outlets or []:
+            context["outlet_events"][outlet].extra = extra
+        self.log.info("Drift event emitted: %s", extra)
+        return extra

@@ -1,0 +1,77 @@
+"""The brakes on drift-triggered retraining, decided from the episode state and the training runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture()
+def op():
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.operators.drift import DriftCheckOperator
+
+    raw = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())
+    raw["drift"] = {"cooldown_hours": 6, "max_consecutive_retrains": 2}
+    return DriftCheckOperator(
+        task_id="check_drift", config=PipelineConfig.model_validate(raw), prediction_log="predictions/churn"
+    )
+
+
+def run(started: datetime, finished: bool = True):
+    ms = int(started.timestamp() * 1000)
+    return SimpleNamespace(info=SimpleNamespace(start_time=ms, end_time=ms + 60_000 if finished else None))
+
+
+def test_no_drift_no_episode(op):
+    decision, episode = op.decide(False, None, NOW - timedelta(days=3), [], NOW)
+    assert decision == {"emit": False, "brake": None, "reason": "no dataset drift"} and episode is None
+
+
+def test_first_drift_emits_and_opens_an_episode(op):
+    decision, episode = op.decide(True, None, NOW - timedelta(days=3), [], NOW)
+    assert decision["emit"] is True
+    assert episode["requests"] == [NOW.isoformat(timespec="seconds")] and episode["unresolved"] == 0
+
+
+def test_cooldown_holds_only_inside_the_window(op):
+    held, _ = op.decide(True, None, NOW - timedelta(hours=5), [], NOW)
+    assert held["emit"] is False and held["brake"] == "cooldown" and "5.0 h ago" in held["reason"]
+    passed, _ = op.decide(True, None, NOW - timedelta(hours=7), [], NOW)
+    assert passed["emit"] is True
+
+
+def test_one_request_per_episode_until_the_retrain_finished(op):
+    _, episode = op.decide(True, None, None, [], NOW - timedelta(hours=1))
+    pending = [run(NOW - timedelta(minutes=30), finished=False)]
+    held, episode = op.decide(True, episode, None, pending, NOW)
+    assert held["brake"] == "deduplication" and held["emit"] is False
+    # the retrain finished and drift is still there: one unresolved retrain, ask again
+    done = [run(NOW - timedelta(minutes=30))]
+    again, episode = op.decide(True, episode, NOW - timedelta(days=1), done, NOW)
+    assert again["emit"] is True and episode["unresolved"] == 1
+
+
+def test_circuit_breaker_opens_after_k_unresolved_retrains_and_stays_open(op):
+    t0 = NOW - timedelta(days=2)
+    _, episode = op.decide(True, None, None, [], t0)
+    _, episode = op.decide(True, episode, None, [run(t0 + timedelta(hours=1))], t0 + timedelta(hours=8))
+    assert episode["unresolved"] == 1
+    opened, episode = op.decide(True, episode, None, [run(t0 + timedelta(hours=9))], t0 + timedelta(hours=20))
+    assert opened["brake"] == "circuit_breaker" and opened["emit"] is False and opened.get("escalate") is True
+    assert "2 consecutive drift-triggered retrains (limit 2)" in opened["reason"]
+    still, _ = op.decide(True, episode, None, [], NOW)
+    assert still["brake"] == "circuit_breaker" and not still.get("escalate")
+
+
+def test_drift_gone_closes_the_episode(op):
+    _, episode = op.decide(True, None, None, [], NOW - timedelta(days=1))
+    decision, after = op.decide(False, episode, None, [], NOW)
+    assert after is None and "closed" in decision["reason"]
