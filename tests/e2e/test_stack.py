@@ -60,9 +60,7 @@ def test_cli_trigger_runs_training_to_a_champion(stack):
     run = stack.wait_for_run("churn_training", run_id, timeout=600)
     states = {ti["task_id"]: ti["state"] for ti in stack.task_instances("churn_training", run_id)}
     assert run["state"] == "success", states
-    assert states == dict.fromkeys(
-        ["validate_data", "train", "evaluate_gates", "register", "promote"], "success"
-    )
+    assert states == dict.fromkeys(["validate_data", "train", "evaluate_gates", "register", "promote"], "success")
 
     client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
     champion = client.get_model_version_by_alias("churn", "champion")
@@ -96,9 +94,6 @@ def test_broken_config_is_an_import_error_and_good_dags_stay(stack):
     assert "gates.metrics[0].min" in err["error"] and "'high'" in err["error"]
 
     listing = stack.airflow("dags", "list", "--output", "json").stdout
-    dag_ids = {
-        d["dag_id"]
-        for d in json.loads(next(ln for ln in reversed(listing.splitlines()) if ln.startswith("[")))
-    }
+    dag_ids = {d["dag_id"] for d in json.loads(next(ln for ln in reversed(listing.splitlines()) if ln.startswith("[")))}
     assert "churn_training" in dag_ids
     assert "churn_broken_training" not in dag_ids

@@ -99,9 +99,7 @@ class Stack:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
-    def airflow(
-        self, *args: str, check: bool = True, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
+    def airflow(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run an ``airflow`` CLI command against this stack."""
         return subprocess.run(
             ["airflow", *args], env=self.env(), capture_output=True, text=True, timeout=timeout, check=check
@@ -222,16 +220,15 @@ class Stack:
                 time.sleep(2)
         raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f} s; see {self.home / 'logs'}")
 
-    def trigger(self, dag_id: str) -> str:
+    def trigger(self, dag_id: str, logical_date: str | None = None) -> str:
         self.airflow("dags", "unpause", dag_id)
-        out = self.airflow("dags", "trigger", dag_id, "--output", "json").stdout
+        when = ["--logical-date", logical_date] if logical_date else []
+        out = self.airflow("dags", "trigger", dag_id, *when, "--output", "json").stdout
         # the CLI logs to stdout too: the result is the line that is a JSON list
         line = next(ln for ln in reversed(out.splitlines()) if ln.startswith("[{"))
         return str(json.loads(line)[0]["dag_run_id"])
 
-    def wait_for_run(
-        self, dag_id: str, run_id: str, timeout: float = 900, on_progress: Any = None
-    ) -> dict[str, Any]:
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900, on_progress: Any = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         token, token_at = self.token(), time.monotonic()
         import urllib.parse
@@ -248,6 +245,9 @@ class Stack:
                 return dict(run)
             time.sleep(3)
         raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        return list(self.api(f"dags/{dag_id}/dagRuns?order_by=-run_after&limit=50")["dag_runs"])
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         import urllib.parse
