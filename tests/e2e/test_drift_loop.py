@@ -4,14 +4,13 @@ a new champion passes its gates → the next check on the same data finds the dr
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.e2e.test_stack import _free_port
+from tests.e2e.conftest import new_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -19,14 +18,10 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def loop_stack(tmp_path_factory: pytest.TempPathFactory):
     from mlops_provider.demo.data import write_labeled
-    from mlops_provider.demo.stack import Stack
 
     root = tmp_path_factory.mktemp("loop")
-    dags = root / "dags"
-    (dags / "configs").mkdir(parents=True)
-    for f in (REPO / "dags").glob("*.py"):
-        shutil.copy(f, dags / f.name)
-    st = Stack(home=root / "state", dags_folder=dags, port=_free_port())
+    st = new_stack(root, shipped_configs=False)
+    dags = st.dags_folder
     data = root / "world"
     write_labeled(data, rows=12_000, start="2026-06-01", days=60, seed=5)
     cfg = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())

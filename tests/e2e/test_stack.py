@@ -8,38 +8,22 @@ import error naming its field while the good model's DAG stays available.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.e2e.conftest import new_stack
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
     from mlops_provider.demo.data import write_labeled
-    from mlops_provider.demo.stack import Stack
 
-    root = tmp_path_factory.mktemp("e2e")
-    dags = root / "dags"
-    (dags / "configs").mkdir(parents=True)
-    for f in (REPO / "dags").glob("*.py"):
-        shutil.copy(f, dags / f.name)
-    for f in (REPO / "dags" / "configs").glob("*.yaml"):
-        shutil.copy(f, dags / "configs" / f.name)
-    st = Stack(home=root / "state", dags_folder=dags, port=_free_port())
+    st = new_stack(tmp_path_factory.mktemp("e2e"), shipped_configs=True)
     write_labeled(st.home / "data", rows=20_000, start="2026-06-01", days=90, seed=3)
     st.init()
     st.start()

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -91,22 +92,104 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> st
             prev = client.get_model_version_by_alias(MODEL, "previous_champion").version
         except Exception:
             pass
-        lines.append(
-            f"Champion: {MODEL} v{champ.version}" + (f" (previous champion v{prev})" if prev else "")
-        )
+        lines.append(f"Champion: {MODEL} v{champ.version}" + (f" (previous champion v{prev})" if prev else ""))
     except Exception:
         lines.append(f"Champion: none yet for {MODEL}")
     return "\n".join(lines)
 
 
+CLEAN_DAYS = ("2026-09-29", "2026-09-30")
+DRIFT_DAY = "2026-10-01"
+
+
+def _at(day: str, hour: int) -> str:
+    """A logical date on ``day`` (so ``ds`` is that day) that is new on every demo run."""
+    now = datetime.now(UTC)
+    return f"{day}T{hour:02d}:{now:%M:%S}.{now:%f}+00:00"
+
+
+def _run_dag(stack: Stack, dag_id: str, logical_date: str) -> tuple[dict[str, Any], str]:
+    run_id = stack.trigger(dag_id, logical_date)
+    run = stack.wait_for_run(dag_id, run_id)
+    _say(f"  {dag_id:<16} {logical_date[:10]}  {run['state']}")
+    return run, run_id
+
+
+def drift_loop(stack: Stack) -> tuple[list[str], bool]:
+    """Score clean days, then drifted ones; the drift check retrains; returns (summary lines, ok)."""
+    from mlflow.tracking import MlflowClient
+
+    from mlops_provider.demo import data
+
+    client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
+    old = str(client.get_model_version_by_alias(MODEL, "champion").version)
+    data.write_current(stack.home / "data", start=CLEAN_DAYS[0], days=3, drift_from=DRIFT_DAY)
+    for dag in (f"{MODEL}_scoring", f"{MODEL}_drift"):
+        stack.wait_for_dag(dag)
+    _say(f"== Serving: score {len(CLEAN_DAYS)} ordinary days with the champion v{old}, then check drift")
+    for day in CLEAN_DAYS:
+        _run_dag(stack, f"{MODEL}_scoring", _at(day, 6))
+    _, clean_run = _run_dag(stack, f"{MODEL}_drift", _at(CLEAN_DAYS[-1], 7))
+    clean = stack.xcom(f"{MODEL}_drift", clean_run, "check_drift")
+    _say(f"  {clean['summary']}")
+
+    _say(f"== {DRIFT_DAY}: customers change (higher charges, more support calls, more monthly contracts)")
+    _run_dag(stack, f"{MODEL}_scoring", _at(DRIFT_DAY, 6))
+    # labels for the changed world keep arriving: the retrain learns from them
+    data.write_labeled(stack.home / "data", start="2026-06-01", days=150, drift_from="2026-09-29")
+    run, drift_run = _run_dag(stack, f"{MODEL}_drift", _at(DRIFT_DAY, 7))
+    check = stack.xcom(f"{MODEL}_drift", drift_run, "check_drift")
+    _say(f"  {check['summary']}")
+    lines = [
+        f"Drift, ordinary days: {clean['summary']}",
+        f"Drift, {DRIFT_DAY}: drifted features {', '.join(check['drifted_columns']) or 'none'}; "
+        f"report {check['report_uri']}",
+    ]
+    if not check["decision"]["emit"]:
+        lines.append(f"No retrain: {check['decision']['reason']}")
+        return lines, run["state"] == "success"
+    detected = datetime.fromisoformat(run["end_date"])
+    _say(f"== Drift event emitted: waiting for {MODEL}_training to run on it")
+    deadline, asset_run = time.monotonic() + 900, None
+    while time.monotonic() < deadline and asset_run is None:
+        asset_run = next(
+            (
+                r
+                for r in stack.runs(f"{MODEL}_training")
+                if r["run_type"] == "asset_triggered"
+                and datetime.fromisoformat(r["run_after"]) >= detected - timedelta(seconds=5)
+            ),
+            None,
+        )
+        time.sleep(3)
+    if asset_run is None:
+        lines.append("Retraining was requested but no asset-triggered training run started within 15 minutes")
+        return lines, False
+    done = stack.wait_for_run(f"{MODEL}_training", asset_run["dag_run_id"], on_progress=_progress_printer())
+    new = str(client.get_model_version_by_alias(MODEL, "champion").version)
+    minutes = (datetime.fromisoformat(done["end_date"]) - detected).total_seconds() / 60
+    shift = check["prediction"]["mean_shift"]
+    if done["state"] == "success" and new != old:
+        lines.append(
+            f"Prediction distribution shifted {shift:+.0%} from baseline "
+            f"({len(check['drifted_columns'])} of {len(check['columns'])} features drifted); retraining "
+            f"triggered; new model v{new} promoted {minutes:.1f} min later (previous champion v{old})."
+        )
+    else:
+        lines.append(
+            f"Prediction distribution shifted {shift:+.0%} from baseline; retraining triggered "
+            f"({done['state']}), champion still v{new}: see the training run's gates."
+        )
+    return lines, done["state"] == "success"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=os.environ.get("MLOPS_HOME", ".mlops"))
     parser.add_argument("--dags", default=str(Path(__file__).resolve().parents[3] / "dags"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("MLOPS_API_PORT", "28080")))
     parser.add_argument("--stop", action="store_true", help="stop the demo's Airflow processes and exit")
+    parser.add_argument("--training-only", action="store_true", help="train once; skip scoring and drift")
     args = parser.parse_args(argv)
     stack = Stack(home=Path(args.home).resolve(), dags_folder=Path(args.dags), port=args.port)
     if args.stop:
@@ -136,16 +219,24 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"== Triggered {dag_id} (airflow dags trigger {dag_id}): run {run_id}")
     run = stack.wait_for_run(dag_id, run_id, on_progress=_progress_printer())
     _say()
-    _say("== Summary")
+    _say("== Summary of training")
     _say(summarize(stack, dag_id, run_id, run))
     _say()
+    ok = run["state"] == "success"
+    if ok and not args.training_only:
+        loop_lines, ok = drift_loop(stack)
+        _say()
+        _say("== Summary of the loop")
+        for line in loop_lines:
+            _say(line)
+        _say()
     _say(f"Demo took {time.monotonic() - t0:.0f}s. Where to look:")
     _say(f"  Airflow UI   {stack.api_url}  (user admin, password {stack.password()})")
     _say(f"  MLflow UI    .venv/bin/mlflow ui --backend-store-uri {stack.mlflow_uri} --port 5000")
     _say(f"  Alerts       {stack.home / 'outbox.jsonl'} (no Slack connection configured)")
     _say(f"Still running: Airflow {', '.join(stack.running())} (logs in {stack.home / 'logs'}).")
     _say("Stop them with: make stop")
-    return 0 if run["state"] == "success" else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

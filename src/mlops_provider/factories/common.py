@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import yaml
-from airflow.sdk import Asset
+from airflow.sdk import DAG, Asset
 
 from mlops_provider.config import PipelineConfig, config_sha256
 from mlops_provider.notifications.alerts import AlertNotifier
@@ -38,3 +39,25 @@ def default_args(config: PipelineConfig) -> dict[str, object]:
         "retry_delay": timedelta(minutes=config.airflow.retry_delay_minutes),
         "on_failure_callback": [alert],
     }
+
+
+def start_date(config: PipelineConfig) -> datetime | None:
+    if config.schedule.start_date is None:
+        return None
+    return datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=UTC)
+
+
+def model_dag(config: PipelineConfig, kind: str, *, description: str, schedule: Any, doc_md: str) -> DAG:
+    """A plain ``airflow.sdk.DAG`` ``<model>_<kind>`` with what every DAG of a model shares."""
+    extra = () if kind == "training" else (kind,)
+    return DAG(
+        dag_id=config.dag_id(kind),
+        description=description,
+        schedule=schedule,
+        start_date=start_date(config),
+        catchup=config.schedule.catchup,
+        max_active_runs=1,
+        default_args=default_args(config),
+        tags=sorted({"mlops", config.model, *extra, *config.airflow.tags}),
+        doc_md=doc_md,
+    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import default_args, drift_asset, resolved_config_md
-from mlops_provider.factories.training import start_date
+from mlops_provider.factories.common import drift_asset, model_dag, resolved_config_md
 from mlops_provider.operators.drift import DriftCheckOperator, EmitDriftEventOperator
 
 
@@ -15,15 +14,11 @@ def build_drift_dag(config: PipelineConfig, *, source: str | None = None) -> DAG
     if config.scoring.source is None:
         return None
     cron = config.drift.schedule
-    with DAG(
-        dag_id=config.dag_id("drift"),
+    with model_dag(
+        config,
+        "drift",
         description=f"Drift of {config.model}'s served features and predictions vs the champion's training data",
         schedule=CronTriggerTimetable(cron, timezone="UTC") if cron else None,
-        start_date=start_date(config),
-        catchup=config.schedule.catchup,
-        max_active_runs=1,
-        default_args=default_args(config),
-        tags=sorted({"mlops", config.model, "drift", *config.airflow.tags}),
         doc_md=(
             f"### {config.model}: drift\n\nCompares the last {config.drift.window_days} day(s) of the prediction "
             f"log with the champion's training snapshot; at a drift share >= {config.drift.drift_share} it emits "

@@ -5,8 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import default_args, predictions_asset, resolved_config_md
-from mlops_provider.factories.training import start_date
+from mlops_provider.factories.common import model_dag, predictions_asset, resolved_config_md
 from mlops_provider.operators.scoring import ScoreBatchOperator
 
 
@@ -15,15 +14,11 @@ def build_scoring_dag(config: PipelineConfig, *, source: str | None = None) -> D
     if config.scoring.source is None:
         return None
     cron = config.scoring.schedule
-    with DAG(
-        dag_id=config.dag_id("scoring"),
+    with model_dag(
+        config,
+        "scoring",
         description=f"Batch predictions of {config.model} with the champion",
         schedule=CronTriggerTimetable(cron, timezone="UTC") if cron else None,
-        start_date=start_date(config),
-        catchup=config.schedule.catchup,
-        max_active_runs=1,
-        default_args=default_args(config),
-        tags=sorted({"mlops", config.model, "scoring", *config.airflow.tags}),
         doc_md=(
             f"### {config.model}: scoring\n\nScores `{config.scoring.source}` with "
             f"`models:/{config.model}@champion` and writes the prediction log under "

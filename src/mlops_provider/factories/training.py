@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import default_args, drift_asset, resolved_config_md
+from mlops_provider.factories.common import drift_asset, model_dag, resolved_config_md
 from mlops_provider.operators.data import ValidateDataOperator
 from mlops_provider.operators.gates import EvaluateGatesOperator
 from mlops_provider.operators.registry import PromoteModelOperator, RegisterModelOperator
@@ -32,23 +30,13 @@ def _doc_md(config: PipelineConfig, source: str | None) -> str:
     )
 
 
-def start_date(config: PipelineConfig) -> datetime | None:
-    if config.schedule.start_date is None:
-        return None
-    return datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=UTC)
-
-
 def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> DAG:
     """Return the plain ``airflow.sdk.DAG`` ``<model>_training`` for one model config."""
-    with DAG(
-        dag_id=config.dag_id("training"),
+    with model_dag(
+        config,
+        "training",
         description=f"Train, gate, register and promote {config.model}",
         schedule=_schedule(config),
-        start_date=start_date(config),
-        catchup=config.schedule.catchup,
-        max_active_runs=1,
-        default_args=default_args(config),
-        tags=sorted({"mlops", config.model, *config.airflow.tags}),
         doc_md=_doc_md(config, source),
     ) as dag:
         validate = ValidateDataOperator(task_id="validate_data", config=config)

@@ -314,7 +314,7 @@ class DriftCheckOperator(MlopsBaseOperator):
             f"{self.model_name}: {len(features.drifted_columns)} of {len(features.columns)} features drifted "
             f"(share {features.drift_share:.0%}, threshold {cfg.drift.drift_share:.0%}: "
             f"{'DRIFT' if features.dataset_drift else 'no dataset drift'}); prediction score mean shifted "
-            f"{shift:+.0%} from the champion v{version} baseline ({prediction.method} {prediction.score:.3f}); "
+            f"{shift:+.1%} from the champion v{version} baseline ({prediction.method} {prediction.score:.3f}); "
             f"{decision['reason']}"
         )
         self.log.info("%s. Report: %s", summary, report_uri)
