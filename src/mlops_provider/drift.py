@@ -149,6 +149,18 @@ def _result(columns: list[ColumnDrift], share_threshold: float, rows_reference: 
     )
 
 
+def merge_results(parts: Iterable[Mapping[str, Any]], share_threshold: float) -> DriftResult:
+    """One result from the results of column groups checked separately (each a ``DriftResult.as_dict()``).
+
+    The dataset verdict is taken over all columns together, exactly as if they had been checked at once.
+    """
+    parts = list(parts)
+    columns = [ColumnDrift(**c) for part in parts for c in part["columns"]]
+    rows_reference = max((int(p["rows_reference"]) for p in parts), default=0)
+    rows_current = max((int(p["rows_current"]) for p in parts), default=0)
+    return _result(columns, share_threshold, rows_reference, rows_current)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # cleaning and counting
 # ---------------------------------------------------------------------------------------------------------------

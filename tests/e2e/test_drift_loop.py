@@ -72,6 +72,13 @@ def test_drift_triggers_retraining_and_the_new_champion_resolves_it(loop_stack):
     assert states == {"check_drift": "success", "emit_drift_event": "success"}, states
     check = stack.xcom("loop_drift", drift_run, "check_drift")
     assert check["dataset_drift"] is True and check["decision"]["emit"] is True
+    # the Evidently report is one click away from the task in the UI: the operator's extra link
+    import urllib.parse
+
+    links = stack.api(
+        f"dags/loop_drift/dagRuns/{urllib.parse.quote(drift_run, safe='')}/taskInstances/check_drift/links"
+    )
+    assert links["extra_links"]["Drift report"] == check["report_uri"]
 
     # the Asset event schedules the very same training DAG
     deadline, asset_run = time.monotonic() + 600, None

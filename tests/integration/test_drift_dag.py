@@ -101,3 +101,24 @@ def test_cooldown_holds_a_retrain_back_right_after_training(run_training, run_da
     assert check["decision"]["brake"] == "cooldown" and "within the 24 h cooldown" in check["decision"]["reason"]
     assert task_states(dr)["emit_drift_event"] == "skipped"
     assert drift_events("mlops://churn_cool/drift") == []
+
+
+def test_wide_tables_fan_out_over_column_groups_with_the_same_verdicts(run_training, run_dag, current_days):
+    from airflow.utils.session import create_session
+
+    cfg = model_config("churn_wide", **{"scoring.source": "churn/current/{{ ds }}.parquet"})
+    assert run_training(cfg).state == "success"
+    assert run_dag(cfg, "scoring", **day("2026-08-13")).state == "success"
+    whole = xcom(run_dag(cfg, "drift", **day("2026-08-13")), "check_drift")
+
+    cfg["drift"] = {"column_group_size": 4}
+    fanned = run_dag(cfg, "drift", logical_date=datetime(2026, 8, 13, 8, tzinfo=UTC))
+    with create_session() as session:
+        mapped = sorted(
+            ti.map_index for ti in fanned.get_task_instances(session=session) if ti.task_id == "feature_drift"
+        )
+    assert mapped == [0, 1, 2]  # 10 features in groups of 4
+    merged = xcom(fanned, "check_drift")
+    assert merged["columns"] == whole["columns"]
+    assert merged["drifted_columns"] == whole["drifted_columns"]
+    assert merged["drift_share"] == whole["drift_share"] and merged["dataset_drift"] is True

@@ -455,6 +455,10 @@ class DriftConfig(_Section):
         default=50_000, ge=1000, le=1_000_000, description="Rows sampled (per side) into the Evidently HTML report."
     )
     min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window than this: no verdict.")
+    column_group_size: int | None = Field(
+        default=None, ge=1, le=10_000, description="Wide tables: check the features in groups of this many "
+        "columns, one mapped task per group (dynamic task mapping); null checks all in one task.",
+    )
 
     @field_validator("schedule")
     @classmethod

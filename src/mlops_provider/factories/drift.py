@@ -6,7 +6,7 @@ from airflow.sdk import DAG, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
 from mlops_provider.factories.common import drift_asset, model_dag, resolved_config_md
-from mlops_provider.operators.drift import DriftCheckOperator, EmitDriftEventOperator
+from mlops_provider.operators.drift import DriftCheckOperator, EmitDriftEventOperator, FeatureDriftOperator
 
 
 def build_drift_dag(config: PipelineConfig, *, source: str | None = None) -> DAG | None:
@@ -27,7 +27,20 @@ def build_drift_dag(config: PipelineConfig, *, source: str | None = None) -> DAG
             f"{config.drift.max_consecutive_retrains}).\n\n" + resolved_config_md(config, source)
         ),
     ) as dag:
-        check = DriftCheckOperator(task_id="check_drift", config=config, prediction_log=config.predictions_root)
+        size = config.drift.column_group_size
+        feature_results = None
+        if size is not None:
+            features = config.data.features.all
+            groups = [features[i : i + size] for i in range(0, len(features), size)]
+            feature_results = FeatureDriftOperator.partial(
+                task_id="feature_drift", config=config, prediction_log=config.predictions_root
+            ).expand(columns=groups)
+        check = DriftCheckOperator(
+            task_id="check_drift",
+            config=config,
+            prediction_log=config.predictions_root,
+            feature_results=feature_results.output if feature_results is not None else None,
+        )
         emit = EmitDriftEventOperator(
             task_id="emit_drift_event", config=config, check=check.output, outlets=[drift_asset(config)]
         )

@@ -59,17 +59,20 @@ class DriftCheckOperator(MlopsBaseOperator):
     """Measure feature and prediction drift of the current window against the champion's reference.
 
     :param prediction_log: root of the prediction log (templated).
+    :param feature_results: outputs of :class:`FeatureDriftOperator` mapped over column groups (templated);
+        when given, the feature verdicts are merged from them instead of computed here.
     :return: ``{"champion_version", "drift_share", "dataset_drift", "drifted_columns", "columns",
         "prediction": {...}, "report_uri", "decision": {"emit", "reason", "brake"}, "episode"}``
     """
 
-    template_fields: Sequence[str] = ("prediction_log",)
+    template_fields: Sequence[str] = ("prediction_log", "feature_results")
     operator_extra_links = (DriftReportLink(),)
     ui_color = "#fde2e4"
 
-    def __init__(self, *, prediction_log: str, **kwargs: Any) -> None:
+    def __init__(self, *, prediction_log: str, feature_results: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prediction_log = prediction_log
+        self.feature_results = feature_results
 
     # -- data --------------------------------------------------------------------------------------
 
@@ -96,27 +99,59 @@ class DriftCheckOperator(MlopsBaseOperator):
             )
         return pd.concat(frames, ignore_index=True), days
 
-    def _reference(self, client: Any, version: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-        """(training snapshot, champion's holdout with its scores, lineage) of the champion version."""
+    def _snapshot(self, client: Any, version: str) -> pd.DataFrame:
+        """The champion's training snapshot, found through its lineage and hash-verified."""
+        from mlops_provider import lineage
+        from mlops_provider.datasets import read_snapshot
+
+        record = lineage.from_tags(client.get_model_version(self.model_name, version).tags or {})
+        return read_snapshot(record["data_snapshot"], record["data_sha256"], self.storage)
+
+    def _holdout_scores(self, client: Any, version: str) -> pd.DataFrame:
+        """The champion's holdout, with the champion's scores on it (the prediction baseline)."""
         import mlflow
         import pandas as pd
 
-        from mlops_provider import lineage
-        from mlops_provider.datasets import read_snapshot
         from mlops_provider.modeling import features_frame, predict_scores
         from mlops_provider.operators.training import HOLDOUT_ARTIFACT
 
         mv = client.get_model_version(self.model_name, version)
-        record = lineage.from_tags(mv.tags or {})
-        snapshot = read_snapshot(record["data_snapshot"], record["data_sha256"], self.storage)
         local = mlflow.artifacts.download_artifacts(
             run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT, tracking_uri=self.mlflow_hook.tracking_uri
         )
         holdout = pd.read_parquet(local)
         model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
         pred, score = predict_scores(model, features_frame(holdout, self.pipeline), self.pipeline.task)
-        holdout = holdout.assign(score=score if score is not None else pred.astype("float64"))
-        return snapshot, holdout, record
+        return holdout.assign(score=score if score is not None else pred.astype("float64"))
+
+    def _champion(self, client: Any) -> str:
+        from mlops_provider.operators.registry import CHAMPION, current_alias
+
+        version = current_alias(client, self.model_name, CHAMPION)
+        if version is None:
+            raise AirflowFailException(
+                f"{self.model_name} has no champion; there is no reference to check drift against yet"
+            )
+        return version
+
+    def _feature_drift(self, snapshot: pd.DataFrame, log: pd.DataFrame, columns: list[str]) -> Any:
+        from mlops_provider.drift import compute_drift
+
+        cfg = self.pipeline
+        numeric = [c for c in cfg.data.features.numeric if c in columns]
+        categorical = [c for c in cfg.data.features.categorical if c in columns]
+        current = log.rename(columns={f"feature.{c}": c for c in columns})
+        per_column = {k: v.model_dump(exclude_none=True) for k, v in cfg.drift.per_column.items() if k in columns}
+        return compute_drift(
+            snapshot,
+            current,
+            numeric,
+            categorical,
+            method=cfg.drift.method,
+            threshold=cfg.drift.threshold,
+            per_column=per_column or None,
+            drift_share=cfg.drift.drift_share,
+        )
 
     # -- brakes ------------------------------------------------------------------------------------
 
@@ -220,33 +255,30 @@ class DriftCheckOperator(MlopsBaseOperator):
 
         import mlflow
 
-        from mlops_provider.drift import compute_drift, evidently_drift, report_sample, save_html
-        from mlops_provider.operators.registry import CHAMPION, current_alias
+        from mlops_provider.drift import compute_drift, evidently_drift, merge_results, report_sample, save_html
 
         cfg = self.pipeline
         client = self.mlflow_hook.get_conn()
-        version = current_alias(client, self.model_name, CHAMPION)
-        if version is None:
-            raise AirflowFailException(
-                f"{self.model_name} has no champion; there is no reference to check drift against yet"
-            )
+        version = self._champion(client)
         log, days = self._current_window(context["ds"])
         if len(log) < cfg.drift.min_rows:
             raise AirflowSkipException(f"only {len(log)} scored rows in {days}; drift needs >= {cfg.drift.min_rows}")
-        snapshot, holdout, _ = self._reference(client, version)
+        snapshot = self._snapshot(client, version)
+        holdout = self._holdout_scores(client, version)
         numeric, categorical = list(cfg.data.features.numeric), list(cfg.data.features.categorical)
         current = log.rename(columns={f"feature.{c}": c for c in numeric + categorical})
         per_column = {k: v.model_dump(exclude_none=True) for k, v in cfg.drift.per_column.items()}
-        features = compute_drift(
-            snapshot,
-            current,
-            numeric,
-            categorical,
-            method=cfg.drift.method,
-            threshold=cfg.drift.threshold,
-            per_column=per_column or None,
-            drift_share=cfg.drift.drift_share,
-        )
+        if self.feature_results is None:
+            features = self._feature_drift(snapshot, log, numeric + categorical)
+        else:  # the column groups were checked by mapped tasks: one verdict over all of them
+            parts = list(self.feature_results)
+            stale = {p["champion_version"] for p in parts} - {version}
+            if stale:
+                raise AirflowFailException(
+                    f"column groups were checked against champion v{', v'.join(sorted(stale))} but the champion "
+                    f"is now v{version}; re-run the DAG run so every group uses the same reference"
+                )
+            features = merge_results(parts, cfg.drift.drift_share)
         pred_cfg = {
             "score": {
                 k: v
@@ -343,6 +375,35 @@ class DriftCheckOperator(MlopsBaseOperator):
             "decision": decision,
             "summary": summary,
         }
+
+
+class FeatureDriftOperator(DriftCheckOperator):
+    """Feature drift of one group of columns (for wide tables: map it over groups with ``expand``).
+
+    :param columns: the feature columns of this group.
+    :return: ``DriftResult.as_dict()`` of the group plus ``champion_version``.
+    """
+
+    template_fields: Sequence[str] = ("prediction_log", "columns")
+    operator_extra_links = ()
+
+    def __init__(self, *, columns: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.columns = columns
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        client = self.mlflow_hook.get_conn()
+        version = self._champion(client)
+        log, days = self._current_window(context["ds"])
+        result = self._feature_drift(self._snapshot(client, version), log, list(self.columns))
+        self.log.info(
+            "Columns %s over %s: %d drifted (%s)",
+            list(self.columns),
+            days,
+            len(result.drifted_columns),
+            ", ".join(result.drifted_columns) or "none",
+        )
+        return {**result.as_dict(), "champion_version": version}
 
 
 class EmitDriftEventOperator(MlopsBaseOperator):
