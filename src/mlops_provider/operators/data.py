@@ -138,9 +138,7 @@ class ValidateDataOperator(MlopsBaseOperator):
         run_id = context["run_id"]
         existing = client.search_runs(
             [experiment_id],
-            filter_string=(
-                f"tags.`mlops.airflow_dag_id` = '{dag_id}' and tags.`mlops.airflow_run_id` = '{run_id}'"
-            ),
+            filter_string=(f"tags.`mlops.airflow_dag_id` = '{dag_id}' and tags.`mlops.airflow_run_id` = '{run_id}'"),
             max_results=1,
         )
         if existing:
@@ -198,9 +196,7 @@ class ValidateDataOperator(MlopsBaseOperator):
             where = f"MLflow run {run_id}, artifact data_validation.json"
             client.set_terminated(run_id, status="FAILED")
             raise DataValidationFailed(failure_message(self.model_name, summary, snap.rows, where))
-        self.log.info(
-            "Data validation passed: %d expectations on %s rows", summary["evaluated"], f"{snap.rows:,}"
-        )
+        self.log.info("Data validation passed: %d expectations on %s rows", summary["evaluated"], f"{snap.rows:,}")
         return {
             "mlflow_run_id": run_id,
             "snapshot_uri": snap.uri,

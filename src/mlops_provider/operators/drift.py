@@ -50,6 +50,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def served_features(log: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The prediction log with its ``feature.<column>`` values under the feature names."""
+    return log.rename(columns={f"feature.{c}": c for c in columns})
+
+
 def window_dates(ds: str, days: int) -> list[str]:
     end = date.fromisoformat(ds)
     return [(end - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1)]
@@ -117,7 +122,7 @@ class DriftCheckOperator(MlopsBaseOperator):
 
         mv = client.get_model_version(self.model_name, version)
         local = mlflow.artifacts.download_artifacts(
-            run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT, tracking_uri=self.mlflow_hook.tracking_uri
+            artifact_uri=f"runs:/{mv.run_id}/{HOLDOUT_ARTIFACT}", tracking_uri=self.mlflow_hook.tracking_uri
         )
         holdout = pd.read_parquet(local)
         model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
@@ -137,21 +142,20 @@ class DriftCheckOperator(MlopsBaseOperator):
     def _feature_drift(self, snapshot: pd.DataFrame, log: pd.DataFrame, columns: list[str]) -> Any:
         from mlops_provider.drift import compute_drift
 
+        return compute_drift(snapshot, served_features(log, columns), **self._drift_settings(columns))
+
+    def _drift_settings(self, columns: list[str]) -> dict[str, Any]:
+        """The config's drift settings for ``columns``, as compute_drift/evidently_drift keyword arguments."""
         cfg = self.pipeline
-        numeric = [c for c in cfg.data.features.numeric if c in columns]
-        categorical = [c for c in cfg.data.features.categorical if c in columns]
-        current = log.rename(columns={f"feature.{c}": c for c in columns})
         per_column = {k: v.model_dump(exclude_none=True) for k, v in cfg.drift.per_column.items() if k in columns}
-        return compute_drift(
-            snapshot,
-            current,
-            numeric,
-            categorical,
-            method=cfg.drift.method,
-            threshold=cfg.drift.threshold,
-            per_column=per_column or None,
-            drift_share=cfg.drift.drift_share,
-        )
+        return {
+            "numeric": [c for c in cfg.data.features.numeric if c in columns],
+            "categorical": [c for c in cfg.data.features.categorical if c in columns],
+            "method": cfg.drift.method,
+            "threshold": cfg.drift.threshold,
+            "per_column": per_column or None,
+            "drift_share": cfg.drift.drift_share,
+        }
 
     # -- brakes ------------------------------------------------------------------------------------
 
@@ -265,11 +269,9 @@ class DriftCheckOperator(MlopsBaseOperator):
             raise AirflowSkipException(f"only {len(log)} scored rows in {days}; drift needs >= {cfg.drift.min_rows}")
         snapshot = self._snapshot(client, version)
         holdout = self._holdout_scores(client, version)
-        numeric, categorical = list(cfg.data.features.numeric), list(cfg.data.features.categorical)
-        current = log.rename(columns={f"feature.{c}": c for c in numeric + categorical})
-        per_column = {k: v.model_dump(exclude_none=True) for k, v in cfg.drift.per_column.items()}
+        columns = cfg.data.features.all
         if self.feature_results is None:
-            features = self._feature_drift(snapshot, log, numeric + categorical)
+            features = self._feature_drift(snapshot, log, columns)
         else:  # the column groups were checked by mapped tasks: one verdict over all of them
             parts = list(self.feature_results)
             stale = {p["champion_version"] for p in parts} - {version}
@@ -299,14 +301,7 @@ class DriftCheckOperator(MlopsBaseOperator):
         # Evidently renders the report people look at, on a deterministic sample of each side.
         n = cfg.drift.report_rows
         _, snap = evidently_drift(
-            report_sample(snapshot, n),
-            report_sample(current, n),
-            numeric,
-            categorical,
-            method=cfg.drift.method,
-            threshold=cfg.drift.threshold,
-            per_column=per_column or None,
-            drift_share=cfg.drift.drift_share,
+            report_sample(snapshot, n), report_sample(served_features(log, columns), n), **self._drift_settings(columns)
         )
         experiment = self.mlflow_hook.ensure_experiment(f"{self.model_name}-monitoring")
         with mlflow.start_run(experiment_id=experiment, run_name=f"drift-{context['ds']}") as run:

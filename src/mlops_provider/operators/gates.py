@@ -51,9 +51,7 @@ def metric_gates(config: PipelineConfig, metrics: Mapping[str, float]) -> list[G
         if ok and g.max is not None:
             ok = value <= g.max  # type: ignore[operator]
         bounds = " and ".join(
-            b
-            for b in (f">= {g.min}" if g.min is not None else "", f"<= {g.max}" if g.max is not None else "")
-            if b
+            b for b in (f">= {g.min}" if g.min is not None else "", f"<= {g.max}" if g.max is not None else "") if b
         )
         out.append(
             GateResult(
@@ -258,7 +256,7 @@ class EvaluateGatesOperator(MlopsBaseOperator):
         run_id = tr["mlflow_run_id"]
         client = self.mlflow_hook.get_conn()
         local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=tr["holdout_artifact"], tracking_uri=self.mlflow_hook.tracking_uri
+            artifact_uri=f"runs:/{run_id}/{tr['holdout_artifact']}", tracking_uri=self.mlflow_hook.tracking_uri
         )
         holdout = pd.read_parquet(local)
         model = mlflow.sklearn.load_model(tr["model_uri"])
@@ -285,9 +283,7 @@ class EvaluateGatesOperator(MlopsBaseOperator):
         failed = [r for r in results if not r.passed and r.severity == "fail"]
         warnings = [r for r in results if not r.passed and r.severity == "warn"]
         payload = [asdict(r) for r in results]
-        safe = {
-            r.gate.replace(".", "_"): r.value for r in results if r.value is not None and r.value == r.value
-        }
+        safe = {r.gate.replace(".", "_"): r.value for r in results if r.value is not None and r.value == r.value}
         with self.mlflow_run(run_id):
             mlflow.log_metrics({f"gate_{k}": float(v) for k, v in safe.items()})
             mlflow.log_dict({"results": payload, "champion_version": champion_version}, "gates.json")

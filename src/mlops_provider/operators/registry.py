@@ -33,9 +33,7 @@ class RegisterModelOperator(MlopsBaseOperator):
     template_fields: Sequence[str] = ("training", "gates")
     ui_color = "#d1ecf1"
 
-    def __init__(
-        self, *, training: Mapping[str, Any] | Any, gates: Mapping[str, Any] | Any, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, training: Mapping[str, Any] | Any, gates: Mapping[str, Any] | Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.training = training
         self.gates = gates
@@ -148,9 +146,7 @@ def promotion_history(client: Any, name: str) -> list[dict[str, Any]]:
     return sorted(history, key=lambda h: h["at"])
 
 
-def promote(
-    client: Any, name: str, version: str, *, reason: str, run_id: str | None, log: Any
-) -> dict[str, Any]:
+def promote(client: Any, name: str, version: str, *, reason: str, run_id: str | None, log: Any) -> dict[str, Any]:
     """Move ``champion`` to ``version`` (``previous_champion`` to the old one) and record why."""
     old = current_alias(client, name, CHAMPION)
     if old == version:

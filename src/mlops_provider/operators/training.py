@@ -73,9 +73,7 @@ class TrainModelOperator(MlopsBaseOperator):
                 }
             )
             mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items() if v == v})
-            mlflow.log_metrics(
-                {"fit_seconds": fit_seconds, "train_rows": len(train_df), "holdout_rows": len(holdout)}
-            )
+            mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train_df), "holdout_rows": len(holdout)})
             dataset = mlflow.data.from_pandas(
                 df,
                 source=ds["snapshot_uri"],
