@@ -601,17 +601,26 @@ def _defaults_for(folder: Path) -> tuple[Path | None, Any, yaml.Node | None]:
 def load_config(path: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None) -> PipelineConfig:
     """Load one model config, merging ``defaults.yaml`` from its folder beneath it."""
     file = Path(path)
-    defaults_file, defaults_data, defaults_node = _defaults_for(file.parent)
+    config, _ = _load_one(file, _defaults_for(file.parent), allowed_estimator_modules)
+    return config
+
+
+def _load_one(
+    file: Path, defaults: tuple[Path | None, Any, yaml.Node | None], allowed: Iterable[str] | None
+) -> tuple[PipelineConfig, yaml.Node | None]:
+    """Read and validate one model file over its folder's defaults; returns the config and its YAML nodes."""
+    defaults_file, defaults_data, defaults_node = defaults
     data, node = _read_yaml(file)
-    return _validate(
+    config = _validate(
         data,
         file=file,
         node=node,
         defaults_file=defaults_file,
         defaults_node=defaults_node,
         defaults_data=defaults_data,
-        allowed_estimator_modules=allowed_estimator_modules,
+        allowed_estimator_modules=allowed,
     )
+    return config, node
 
 
 def config_files(folder: str | Path) -> list[Path]:
@@ -649,7 +658,7 @@ def load_folder(folder: str | Path, *, allowed_estimator_modules: Iterable[str] 
         return _CACHE[key]
     result = LoadResult()
     try:
-        defaults_file, defaults_data, defaults_node = _defaults_for(root)
+        defaults = _defaults_for(root)
     except ConfigError as exc:
         result.errors.append(exc)
         _CACHE.clear()
@@ -658,16 +667,7 @@ def load_folder(folder: str | Path, *, allowed_estimator_modules: Iterable[str] 
     owners: dict[str, Path] = {}
     for file in files:
         try:
-            data, node = _read_yaml(file)
-            config = _validate(
-                data,
-                file=file,
-                node=node,
-                defaults_file=defaults_file,
-                defaults_node=defaults_node,
-                defaults_data=defaults_data,
-                allowed_estimator_modules=allowed,
-            )
+            config, node = _load_one(file, defaults, allowed)
         except ConfigError as exc:
             result.errors.append(exc)
             continue
