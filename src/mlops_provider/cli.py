@@ -111,6 +111,7 @@ def _client(args: argparse.Namespace) -> object:
     """MlflowClient for ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else connection ``mlflow_default``."""
     tracking = args.tracking_uri
     registry = tracking
+    hook = None
     if not tracking and os.environ.get("MLFLOW_TRACKING_URI"):
         tracking = os.environ["MLFLOW_TRACKING_URI"]
         registry = os.environ.get("MLFLOW_REGISTRY_URI") or tracking
@@ -131,6 +132,8 @@ def _client(args: argparse.Namespace) -> object:
             if not db.is_file():  # MLflow would silently create an empty store
                 raise _Unreachable(f"no MLflow database at {db} (tracking URI {uri})")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep the report on one screen
+    if hook is not None:  # also applies the connection's tracking server credentials
+        return hook.get_conn()
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=tracking, registry_uri=registry)

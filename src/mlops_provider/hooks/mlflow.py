@@ -9,15 +9,22 @@ Connection fields:
 * extra ``registry_uri``: a separate registry store (default: the tracking URI).
 * extra ``artifact_root``: where new experiments keep artifacts (a folder or ``s3://`` prefix). Needed
   for SQL tracking stores; a tracking server decides on its own when it is absent.
+* ``login`` + ``password``: HTTP Basic credentials for a tracking server (MLflow's ``basic-auth`` app
+  or a proxy in front of the server).
+* ``password`` without ``login``, or extra ``token``: a bearer token (``Authorization: Bearer ...``).
 
-Credentials in ``login``/``password`` are not supported yet: use a server that needs none on the
-private network, or a tracking URI whose driver takes them (PostgreSQL).
+Credentials apply to http(s) tracking URIs only; for other stores they are ignored (a PostgreSQL URI
+carries its own). :meth:`MlflowHook.get_conn` applies them for the current process, like the tracking
+URI: every MLflow request of the process (fluent ``mlflow.*`` calls and clients) carries them until a
+hook on another connection is applied, or something else changes MLflow's tracking URI. They are
+never written to the environment or to files (see :mod:`mlops_provider.hooks.mlflow_auth`).
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 
@@ -38,9 +45,16 @@ class MlflowHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         return {
-            "hidden_fields": ["login", "password"],
-            "relabeling": {"schema": "Scheme (http/https)", "host": "Tracking server host"},
+            "hidden_fields": [],
+            "relabeling": {
+                "schema": "Scheme (http/https)",
+                "host": "Tracking server host",
+                "login": "Tracking server username",
+                "password": "Tracking server password or token",
+            },
             "placeholders": {
+                "login": "empty for a bearer token",
+                "password": "password, or a bearer token when the username is empty",
                 "extra": '{"tracking_uri": "sqlite:////opt/mlops/mlflow.db", '
                 '"artifact_root": "/opt/mlops/artifacts"}',
             },
@@ -64,6 +78,9 @@ class MlflowHook(BaseHook):
             "tracking_uri": tracking_uri,
             "registry_uri": extra.get("registry_uri") or tracking_uri,
             "artifact_root": extra.get("artifact_root"),
+            "login": conn.login or None,
+            "password": conn.password or None,
+            "token": extra.get("token") or None,
         }
 
     @property
@@ -79,12 +96,47 @@ class MlflowHook(BaseHook):
         root = self._conn_settings["artifact_root"]
         return str(root).rstrip("/") if root else None
 
+    @property
+    def has_credentials(self) -> bool:
+        """Whether the connection has a login, password or token (whatever the tracking URI)."""
+        settings = self._conn_settings
+        return bool(settings["login"] or settings["password"] or settings["token"])
+
+    @cached_property
+    def _authorization(self) -> str | None:
+        from mlops_provider.hooks import mlflow_auth
+
+        settings = self._conn_settings
+        try:
+            header = mlflow_auth.authorization_header(
+                self.tracking_uri, login=settings["login"], password=settings["password"], token=settings["token"]
+            )
+        except ValueError as exc:  # the message names fields, never values
+            raise ValueError(f"MLflow connection {self.mlflow_conn_id!r}: {exc}") from None
+        if header is None and self.has_credentials:
+            self.log.warning(
+                "MLflow connection %r: login/password/token ignored, the tracking URI is not http(s) (scheme %r)",
+                self.mlflow_conn_id,
+                urlsplit(self.tracking_uri).scheme,
+            )
+        return header
+
     def get_conn(self) -> MlflowClient:
-        """Point MLflow's fluent API at this connection (process-local) and return the hook's client."""
+        """Point MLflow at this connection (process-local) and return the hook's client.
+
+        Sets MLflow's tracking and registry URIs and the credentials sent to a tracking server, for the
+        whole process; a connection without credentials clears those of the one applied before.
+        """
         import mlflow
 
+        from mlops_provider.hooks import mlflow_auth
+
+        authorization = self._authorization
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
+        if authorization:
+            mlflow_auth.ensure_registered()
+        mlflow_auth.set_credentials(self.tracking_uri, authorization)
         return self._client
 
     @cached_property
