@@ -7,6 +7,8 @@ at module level: this module is loaded on every DAG parse.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -19,6 +21,21 @@ from mlops_provider.config import PipelineConfig
 if TYPE_CHECKING:
     from mlops_provider.hooks.mlflow import MlflowHook
     from mlops_provider.hooks.storage import Storage
+
+
+def quiet_library_noise() -> None:
+    """Keep two libraries' import-time chatter out of task logs (and off the task's clock).
+
+    * skops (MLflow's scikit-learn format) builds its list of trusted types by probing every loaded
+      module for attribute names. In a task process that includes Airflow's deprecation shims, which
+      answer each probe with a ``DeprecatedImportWarning``: over a thousand log records per model save
+      or load, each routed through Airflow's structured logging.
+    * Great Expectations logs a line per documented function at INFO while it imports.
+
+    Both filters are narrow: only warnings raised from skops' module scan, only that GX logger.
+    """
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.io\._utils")
+    logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
 
 
 class MlopsBaseOperator(BaseOperator):
@@ -44,6 +61,10 @@ class MlopsBaseOperator(BaseOperator):
         self.config = config
         self.mlflow_conn_id = mlflow_conn_id
         self.aws_conn_id = aws_conn_id
+
+    def pre_execute(self, context: Any) -> None:
+        quiet_library_noise()
+        super().pre_execute(context)
 
     @cached_property
     def pipeline(self) -> PipelineConfig:
