@@ -45,6 +45,8 @@ def test_first_run_registers_champion_with_lineage_then_identical_rerun_matches(
     assert tags["mlops.airflow_dag_id"] == "churn_first_training"
     assert tags["mlops.airflow_run_id"] == dr.run_id
     assert len(tags["mlops.data_sha256"]) == 64 and int(tags["mlops.data_rows"]) > 1000
+    (training_input,) = mlflow_client.get_run(v1.run_id).inputs.dataset_inputs
+    assert training_input.dataset.digest == tags["mlops.data_sha256"][:16]  # the MLflow dataset is the snapshot
     gates = json.loads(tags["mlops.gates"])
     assert {g["gate"] for g in gates} >= {"metric.roc_auc", "champion.roc_auc", "fairness.region.recall"}
     history = json.loads(tags["mlops.promotion"])

@@ -25,7 +25,7 @@ def dags_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def _parse_in_fresh_interpreter(folder: Path) -> dict:
+def _parse_in_fresh_interpreter(folder: Path, **env_vars: str) -> dict:
     probe = (
         "import json, sys\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
@@ -33,7 +33,7 @@ def _parse_in_fresh_interpreter(folder: Path) -> dict:
         "print(json.dumps({'dags': sorted(bag.dags), 'errors': {k: v for k, v in bag.import_errors.items()},\n"
         f"  'heavy': [m for m in {HEAVY!r} if m in sys.modules]}}))\n"
     )
-    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **env_vars}
     out = subprocess.run(
         [sys.executable, "-c", probe, str(folder)],
         capture_output=True,
@@ -73,6 +73,18 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
     (message,) = result["errors"].values()
     assert "broken.yaml" in message and "training.test_size" in message and "1.5" in message
     assert "churn.yaml" not in message
+
+
+def test_a_worker_running_one_task_builds_only_that_dag(dags_folder: Path) -> None:
+    cfg = yaml.safe_load((dags_folder / "configs" / "churn.yaml").read_text())
+    cfg["model"] = "fraud"
+    (dags_folder / "configs" / "fraud.yaml").write_text(yaml.safe_dump(cfg))
+    # What Airflow's task runner sets while it parses the file to find the task it is about to run.
+    result = _parse_in_fresh_interpreter(
+        dags_folder, _AIRFLOW_PARSING_CONTEXT_DAG_ID="fraud_scoring", _AIRFLOW_PARSING_CONTEXT_TASK_ID="score"
+    )
+    assert result["dags"] == ["fraud_scoring"]
+    assert result["errors"] == {}
 
 
 def test_training_dag_topology_schedule_and_docs() -> None:

@@ -12,6 +12,8 @@ from mlops_provider.factories.drift import build_drift_dag
 from mlops_provider.factories.scoring import build_scoring_dag
 from mlops_provider.factories.training import build_training_dag
 
+BUILDERS = {"training": build_training_dag, "scoring": build_scoring_dag, "drift": build_drift_dag}
+
 
 class PipelineConfigErrors(Exception):
     """Raised by the error-reporting DAG file so Airflow lists broken configs as import errors."""
@@ -38,12 +40,20 @@ def load_dags(namespace: MutableMapping[str, Any], configs_dir: str | Path | Non
 
     Broken configs are skipped here and reported by :func:`raise_config_errors`, so one bad file never
     hides the other models' DAGs. Returns the DAG ids built.
+
+    A worker that runs one task parses this file only to find that task's DAG; Airflow says which in its
+    parsing context, and then only that DAG is built, however many configs the folder holds.
     """
+    from airflow.sdk import get_parsing_context
+
+    wanted = get_parsing_context().dag_id
     result = _load(namespace["__file__"], configs_dir)
     built = []
     for source, config in result.configs.items():
-        builders = (build_training_dag, build_scoring_dag, build_drift_dag)
-        for dag in (build(config, source=source) for build in builders):
+        for kind, build in BUILDERS.items():
+            if wanted is not None and config.dag_id(kind) != wanted:
+                continue
+            dag = build(config, source=source)
             if dag is not None:
                 namespace[dag.dag_id] = dag
                 built.append(dag.dag_id)

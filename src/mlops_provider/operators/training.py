@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+DATASET_DIGEST_CHARS = 16  # MLflow keeps a dataset digest of at most 36 characters
 
 
 class TrainModelOperator(MlopsBaseOperator):
@@ -79,6 +80,8 @@ class TrainModelOperator(MlopsBaseOperator):
                 source=ds["snapshot_uri"],
                 targets=cfg.data.target,
                 name=f"{cfg.model}-{ds['data_sha256'][:12]}",
+                # the snapshot's content hash, already computed: the dataset's digest in MLflow matches lineage
+                digest=ds["data_sha256"][:DATASET_DIGEST_CHARS],
             )
             mlflow.log_input(dataset, context="training")
             example = X_train.head(5)
