@@ -1,6 +1,6 @@
 """Overhead of the training DAG over a bare script that does the same fit + MLflow log.
 
-    python benchmarks/pipeline.py [--rows 60000] [--repeats 2] [--scheduler]
+    python benchmarks/pipeline.py [--rows 60000] [--repeats 3] [--warmup 1] [--scheduler]
 
 Both sides run on the demo's example data, each in a fresh interpreter:
 
@@ -187,7 +187,10 @@ def _fmt_tasks(tasks: dict[str, float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=60_000)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--warmup", type=int, default=1, help="rounds run first and not counted (they read everything cold from disk)"
+    )
     ap.add_argument("--scheduler", action="store_true", help="also time a run under a real scheduler")
     args = ap.parse_args()
     from mlops_provider.demo.data import write_labeled
@@ -201,7 +204,8 @@ def main() -> None:
         bare: list[tuple[float, dict[str, Any]]] = []
         dag: list[tuple[float, dict[str, Any]]] = []
         auc = ""
-        for _ in range(args.repeats):
+        for round_ in range(args.warmup + args.repeats):
+            counted = round_ >= args.warmup
             wall, result, auc = _timed(
                 [
                     sys.executable,
@@ -213,11 +217,13 @@ def main() -> None:
                 ],
                 env,
             )
-            bare.append((wall, result))
+            if counted:
+                bare.append((wall, result))
             wall, result, _ = _timed([sys.executable, "-c", DAG_TEST, str(root / "dags")], env)
             if result["state"] != "success":
                 raise SystemExit(f"training DAG did not succeed: {result}")
-            dag.append((wall, result))
+            if counted:
+                dag.append((wall, result))
 
         def med(values: list[float]) -> float:
             return statistics.median(values)
@@ -226,7 +232,8 @@ def main() -> None:
         bare_wall = med([w for w, _ in bare])
         span = med([r["run"] for _, r in dag])
         last = dag[-1][1]
-        print(f"rows={args.rows} repeats={args.repeats} ({auc.strip().splitlines()[-1] if auc.strip() else ''})")
+        quality = auc.strip().splitlines()[-1] if auc.strip() else ""
+        print(f"rows={args.rows} repeats={args.repeats} warmup={args.warmup} ({quality})")
         bare_runs = ", ".join(f"{r['work']:.1f}" for _, r in bare)
         dag_runs = ", ".join(f"{r['run']:.1f}" for _, r in dag)
         print(f"bare script (fit + MLflow log) : work {bare_work:.1f} s  runs {bare_runs}  (process {bare_wall:.1f} s)")
