@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = Path(tempfile.mkdtemp(prefix="mlops-tests-"))
@@ -41,6 +45,31 @@ os.environ.update(
 (STATE / "dags" / "configs").mkdir(parents=True)
 for loader in (REPO / "dags").glob("*.py"):
     shutil.copy(loader, STATE / "dags" / loader.name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def mlflow_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Put MLflow's process-wide tracking/registry URIs and the connection credentials back after a test."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from mlops_provider.hooks import mlflow_auth
+
+    tracking, registry = tracking_utils._tracking_uri, registry_utils._registry_uri
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # set_tracking_uri exports it; restored at teardown
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    yield
+    mlflow_auth.clear_credentials()
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    tracking_utils._tracking_uri, registry_utils._registry_uri = tracking, registry
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from mlops_provider.hooks import mlflow_auth
 from mlops_provider.hooks.mlflow import MlflowHook
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +26,6 @@ ADMIN = "admin"
 ADMIN_PASSWORD = "Adm1n-pw-for-tests"
 WRONG_PASSWORD = "not-the-Adm1n-pw"
 STARTUP_TIMEOUT = 90
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def server() -> Iterator[dict[str, Any]]:
         "grant_default_workspace_access = false\n"
         "auth_cache_ttl_seconds = 300\n"  # skip repeated PBKDF2 checks of the right password
     )
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MLFLOW_AUTH_CONFIG_PATH": str(tmp / "basic_auth.ini"),
@@ -95,22 +88,9 @@ def server() -> Iterator[dict[str, Any]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture()
-def mlflow_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Put MLflow's process-wide URIs and the credentials back for the tests that follow."""
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    tracking, registry = tracking_utils._tracking_uri, registry_utils._registry_uri
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # restored at teardown
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+@pytest.fixture(autouse=True)
+def fail_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a dead server fails at once
-    yield
-    mlflow_auth.clear_credentials()
-    mlflow.set_tracking_uri(tracking)
-    mlflow.set_registry_uri(registry)
-    tracking_utils._tracking_uri, registry_utils._registry_uri = tracking, registry
 
 
 def hook_for(monkeypatch: pytest.MonkeyPatch, server: dict[str, Any], conn_id: str, **fields: Any) -> MlflowHook:

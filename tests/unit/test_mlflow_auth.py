@@ -6,7 +6,6 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib import metadata
 
 import pytest
@@ -52,27 +51,6 @@ def test_ambiguous_credentials_are_rejected_without_echoing_them(fields: dict[st
     with pytest.raises(ValueError, match=message) as err:
         authorization_header("https://mlflow.internal", **fields)
     assert SECRET not in str(err.value) and "tok-123" not in str(err.value)
-
-
-@pytest.fixture()
-def mlflow_state() -> Iterator[None]:
-    """Restore MLflow's process-wide tracking/registry URIs and the credentials after the test."""
-    import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    with pytest.MonkeyPatch.context() as mp:  # set_tracking_uri also exports MLFLOW_TRACKING_URI
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        tracking, registry = tracking_utils._tracking_uri, registry_utils._registry_uri
-        mp.setattr(tracking_utils, "_tracking_uri", tracking)
-        mp.setattr(registry_utils, "_registry_uri", registry)
-        try:
-            yield
-        finally:
-            mlflow_auth.clear_credentials()
-            mlflow.set_tracking_uri(tracking)
-            mlflow.set_registry_uri(registry)
 
 
 def connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> MlflowHook:
