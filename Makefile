@@ -30,6 +30,7 @@ stop: install
 
 lint: install
 	$(BIN)/ruff check src tests dags benchmarks plugins
+	$(BIN)/ruff format --check src tests dags benchmarks plugins
 	$(BIN)/mypy
 
 unit: install

@@ -128,6 +128,7 @@ def _env(root: Path) -> dict[str, str]:
                 "extra": {
                     "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
                     "artifact_root": str(root / "artifacts"),
+                    "create_if_missing": True,
                 },
             }
         ),

@@ -34,6 +34,7 @@ os.environ.update(
                 "extra": {
                     "tracking_uri": f"sqlite:///{STATE / 'mlflow.db'}",
                     "artifact_root": str(STATE / "artifacts"),
+                    "create_if_missing": True,  # every test session starts from an empty store
                 },
             }
         ),

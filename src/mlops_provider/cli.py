@@ -8,6 +8,9 @@ Usage::
     mlops lineage churn 7 [--json]         # data, code, environment, params, gates, promotions of v7
     mlops reproduce churn 7                # retrain v7 from its snapshot; exit 0 identical, 1 differs, 2 error
 
+``validate`` checks data paths against the deployment's ``[mlops] data_root`` and ``allowed_data_roots``
+(read from the Airflow configuration, ``AIRFLOW__MLOPS__*`` included); ``--allow-data-root`` adds roots.
+
 ``lineage`` and ``reproduce`` find MLflow through ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``
 (and ``MLFLOW_REGISTRY_URI``), else the Airflow connection ``mlflow_default``.
 """
@@ -23,25 +26,28 @@ from pathlib import Path
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from mlops_provider import settings
     from mlops_provider.config import ConfigError, load_config, load_folder
     from mlops_provider.config.loader import DEFAULTS_FILE
 
     allowed = tuple(m.strip() for m in (args.allow_module or []) if m.strip())
     allowed = ("sklearn", *allowed) if allowed else ()
+    # The deployment's data roots, read from the same Airflow configuration the DAG loader reads.
+    roots = (*settings.allowed_data_roots(), *(r.strip() for r in (args.allow_data_root or []) if r.strip()))
     errors: list[ConfigError] = []
     summaries: list[str] = []
     seen_models: dict[str, str] = {}
     for raw in args.paths:
         path = Path(raw)
         if path.is_dir():
-            result = load_folder(path, allowed_estimator_modules=allowed)
+            result = load_folder(path, allowed_estimator_modules=allowed, allowed_data_roots=roots)
             errors.extend(result.errors)
             items = list(result.configs.items())
         elif path.is_file():
             if path.name == DEFAULTS_FILE:
                 continue
             try:
-                items = [(str(path), load_config(path, allowed_estimator_modules=allowed))]
+                items = [(str(path), load_config(path, allowed_estimator_modules=allowed, allowed_data_roots=roots))]
             except ConfigError as exc:
                 errors.append(exc)
                 items = []
@@ -59,8 +65,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                         [
                             Problem(
                                 "model",
-                                f"model {cfg.model!r} is already defined in {seen_models[cfg.model]}; "
-                                "rename one",
+                                f"model {cfg.model!r} is already defined in {seen_models[cfg.model]}; rename one",
                             )
                         ],
                     )
@@ -69,10 +74,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             seen_models[cfg.model] = file
             gates = cfg.gates
             n_gates = (
-                len(gates.metrics)
-                + len(gates.fairness)
-                + (gates.champion is not None)
-                + (gates.latency is not None)
+                len(gates.metrics) + len(gates.fairness) + (gates.champion is not None) + (gates.latency is not None)
             )
             summaries.append(
                 f"ok  {file}: model {cfg.model} ({cfg.task}), {len(cfg.data.features.all)} features, "
@@ -214,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="also allow estimators from this module (as the [mlops] allowed_estimator_modules "
         "option of the deployment does)",
+    )
+    v.add_argument(
+        "--allow-data-root",
+        action="append",
+        metavar="ROOT",
+        help="also allow data under this folder or s3:// prefix (as the [mlops] allowed_data_roots option of "
+        "the deployment does; that option and [mlops] data_root are always read)",
     )
     v.set_defaults(func=_cmd_validate)
     s = sub.add_parser("schema", help="print the JSON Schema of a pipeline config")

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlops_provider.hooks.storage import Storage, is_s3, join
+from mlops_provider.hooks.storage import Storage, join
 
 if TYPE_CHECKING:
     from mlops_provider.config import PipelineConfig
+    from mlops_provider.paths import DataRoots
 
 
 class DataError(RuntimeError):
@@ -42,11 +43,13 @@ class Snapshot:
         return asdict(self)
 
 
-def resolve_source(source: str, data_root: str) -> str:
-    """A config's ``data.source`` as a URI: relative paths are taken from ``data_root``."""
-    if is_s3(source) or source.startswith("file://") or source.startswith("/"):
-        return source
-    return join(data_root, source)
+def resolve_source(source: str, roots: DataRoots, field: str = "data.source") -> str:
+    """A config path (``field``) as the location to read or write: relative paths are taken from the data root.
+
+    Refuses (:class:`~mlops_provider.paths.DataPathError`, not retried) anything whose real path lies outside
+    the data root and the allowed data roots; local paths come back as real paths.
+    """
+    return roots.resolve(source, field)
 
 
 def _read_one(data: bytes, fmt: str) -> pd.DataFrame:
@@ -55,12 +58,20 @@ def _read_one(data: bytes, fmt: str) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(data))
 
 
-def read_table(uri: str, fmt: str, storage: Storage) -> tuple[pd.DataFrame, int]:
-    """Read a file, or every ``.<fmt>`` file under a folder/prefix (sorted). Returns (frame, n_files)."""
+def read_table(
+    uri: str, fmt: str, storage: Storage, *, roots: DataRoots | None = None, field: str = "data.source"
+) -> tuple[pd.DataFrame, int]:
+    """Read a file, or every ``.<fmt>`` file under a folder/prefix (sorted). Returns (frame, n_files).
+
+    With ``roots`` (``uri`` came from config ``field``), every file found under a folder must really lie
+    inside the data roots too: a symbolic link out of them is refused before anything is read.
+    """
     if storage.is_dir(uri):
         files = storage.list_files(uri, f".{fmt}")
         if not files:
             raise DataError(f"no .{fmt} files under {uri}; check data.source and data.format in the config")
+        if roots is not None:
+            files = [roots.check_file(f, field) for f in files]
         frames = [_read_one(storage.read_bytes(f), fmt) for f in files]
         return pd.concat(frames, ignore_index=True), len(files)
     if not storage.exists(uri):
@@ -136,9 +147,12 @@ class Window:
     end: str | None
 
 
-def read_window(config: PipelineConfig, source: str, storage: Storage) -> Window:
-    """Read ``source``'s training window and hash it exactly as :func:`take_snapshot` would, without writing."""
-    raw, n_files = read_table(source, config.data.format, storage)
+def read_window(config: PipelineConfig, source: str, storage: Storage, *, roots: DataRoots | None = None) -> Window:
+    """Read ``source``'s training window and hash it exactly as :func:`take_snapshot` would, without writing.
+
+    ``source`` comes from :func:`resolve_source`; with ``roots`` the files under it are checked as well.
+    """
+    raw, n_files = read_table(source, config.data.format, storage, roots=roots, field="data.source")
     check_columns(raw, config, f"training data {source}")
     windowed, start, end = select_window(raw, config)
     if windowed.empty:
@@ -149,10 +163,10 @@ def read_window(config: PipelineConfig, source: str, storage: Storage) -> Window
 
 
 def take_snapshot(
-    config: PipelineConfig, *, data_root: str, snapshot_root: str, storage: Storage
+    config: PipelineConfig, *, roots: DataRoots, snapshot_root: str, storage: Storage
 ) -> tuple[Snapshot, pd.DataFrame]:
-    """Read the training window, store it content-addressed (once), return it as stored."""
-    window = read_window(config, resolve_source(config.data.source, data_root), storage)
+    """Read the training window (only inside the data roots), store it content-addressed (once), return it."""
+    window = read_window(config, resolve_source(config.data.source, roots), storage, roots=roots)
     uri = snapshot_uri(snapshot_root, config.model, window.sha256)
     if not storage.exists(uri):
         storage.write_bytes(uri, window.stored)

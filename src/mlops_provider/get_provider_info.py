@@ -32,9 +32,16 @@ def get_provider_info() -> dict[str, Any]:
                 "description": "Deployment settings of airflow-provider-mlops.",
                 "options": {
                     "data_root": _option(
-                        "Base folder or s3:// prefix for relative data.source paths in model configs. "
+                        "Base folder or s3:// prefix for relative data.source, scoring.source and scoring.output "
+                        "paths in model configs; a relative path must stay inside it. "
                         "Empty: the worker's current directory.",
                         "/opt/mlops/data",
+                    ),
+                    "allowed_data_roots": _option(
+                        "Comma-separated local folders and/or s3://bucket/prefix roots, besides data_root, under "
+                        "which configs may name data with an absolute path, a file:// or an s3:// URI. "
+                        "Empty: data_root only.",
+                        "/mnt/shared/ml,s3://ml-data/shared",
                     ),
                     "snapshot_root": _option(
                         "Where content-addressed training snapshots are kept (folder or s3:// prefix). "

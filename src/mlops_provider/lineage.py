@@ -19,6 +19,7 @@ Tag names (all strings, prefix ``mlops.``):
 ``mlops.airflow_run_id``   DAG run that trained it
 ``mlops.trigger``          what started that run (schedule, manual, asset event with its extra)
 ``mlops.gates``            gate results (JSON list)
+``mlops.gates_champion``   the champion version the champion gate compared against (``none``: none)
 ``mlops.mlflow_run_id``    the MLflow run with params, metrics and artifacts
 ``mlops.metrics``          the holdout metrics (JSON)
 =========================  ===================================================================

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.naming import HOLDOUT_ARTIFACT, REPRODUCE_EXPERIMENT_SUFFIX
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow.tracking import MlflowClient
@@ -29,9 +31,7 @@ if TYPE_CHECKING:
 
 #: Largest difference still counted as "the same" (metrics and predicted probabilities).
 TOLERANCE = 1e-12
-EXPERIMENT_SUFFIX = "-reproduce"
-HOLDOUT_ARTIFACT = "holdout/holdout.parquet"  # as logged by TrainModelOperator
-PROMOTION_TAG = "mlops.promotion"  # as written by operators.registry.promote
+EXPERIMENT_SUFFIX = REPRODUCE_EXPERIMENT_SUFFIX
 
 OK, WARN, NOTE, SKIP = "ok", "warn", "note", "skip"
 
@@ -149,9 +149,7 @@ class ReproductionReport:
         p = self.predictions
         if not p.same:
             what = "predicted labels" if p.method == "predict_proba" else "predictions"
-            out.append(
-                f"{p.differing:,} of {p.rows:,} {what} differ; max |{p.method} diff| {p.max_abs_diff:.3g}"
-            )
+            out.append(f"{p.differing:,} of {p.rows:,} {what} differ; max |{p.method} diff| {p.max_abs_diff:.3g}")
         if self.split_same is False:
             out.append("the train/holdout split differs from the original run's recorded holdout")
         return out
@@ -263,8 +261,7 @@ def _version(client: MlflowClient, name: str, version: str) -> Any:
     if not known:
         raise ReproduceError(f"registered model {name!r} does not exist at {where} (or has no versions)") from None
     raise ReproduceError(
-        f"registered model {name!r} has no version {version} at {where}; versions: "
-        f"{', '.join(map(str, known))}"
+        f"registered model {name!r} has no version {version} at {where}; versions: {', '.join(map(str, known))}"
     ) from None
 
 
@@ -286,15 +283,16 @@ def _allowed_modules() -> tuple[str, ...]:
     return (*DEFAULT_ESTIMATOR_MODULES, *(m.strip() for m in extra.split(",") if m.strip()))
 
 
-def _data_root() -> str:
+def _data_roots() -> tuple[str, ...]:
+    """``[mlops] data_root`` and ``allowed_data_roots`` (the working directory without an Airflow configuration)."""
     import os
 
     try:
         from mlops_provider import settings
 
-        return settings.data_root()
+        return settings.allowed_data_roots()
     except Exception:
-        return os.getcwd()
+        return (os.getcwd(),)
 
 
 def recorded_config(record: dict[str, Any], allowed: tuple[str, ...]) -> PipelineConfig:
@@ -311,7 +309,9 @@ def recorded_config(record: dict[str, Any], allowed: tuple[str, ...]) -> Pipelin
             f"commit {record.get('git_commit', 'unknown')} instead"
         )
     try:
-        return PipelineConfig.model_validate(raw, context={"allowed_estimator_modules": allowed})
+        return PipelineConfig.model_validate(
+            raw, context={"allowed_estimator_modules": allowed, "allowed_data_roots": _data_roots()}
+        )
     except ValidationError as exc:
         first = str(exc).splitlines()[:4]
         raise ReproduceError(
@@ -454,22 +454,31 @@ def _git_check(record: dict[str, Any], dags_folder: Path | None) -> Check:
 def source_check(record: dict[str, Any], cfg: PipelineConfig, storage: Storage) -> Check:
     """Does the data source still hold the recorded training window? A note either way, never a failure."""
     from mlops_provider.datasets import read_window, resolve_source
+    from mlops_provider.paths import DataRoots
 
     recorded_sha = str(record.get("data_sha256", ""))
-    source = str(record.get("data_source") or "")
-    if not source or not (source.startswith(("/", "s3://", "file://"))):
-        source = resolve_source(source or cfg.data.source, _data_root())
-    try:
-        window = read_window(cfg, source, storage)
+    source = str(record.get("data_source") or "") or cfg.data.source
+    roots = DataRoots(_data_roots())
+    try:  # the recorded source is read only inside today's data roots, like a training run's
+        source = resolve_source(source, roots)
+        window = read_window(cfg, source, storage, roots=roots)
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Check("source", NOTE, f"{source} cannot be read now ({text}); the replay only needs the snapshot",
-                     recorded_sha, None)
+        return Check(
+            "source",
+            NOTE,
+            f"{source} cannot be read now ({text}); the replay only needs the snapshot",
+            recorded_sha,
+            None,
+        )
     span = f"window {window.start}..{window.end}, " if window.start else ""
     if window.sha256 == recorded_sha:
         return Check(
-            "source", OK, f"{source} still holds the recorded window ({span}{len(window.frame):,} rows)",
-            recorded_sha, window.sha256,
+            "source",
+            OK,
+            f"{source} still holds the recorded window ({span}{len(window.frame):,} rows)",
+            recorded_sha,
+            window.sha256,
         )
     return Check(
         "source",
@@ -503,8 +512,13 @@ def _snapshot(record: dict[str, Any], storage: Storage, source: Check) -> tuple[
                 f"{model} validate_data`); snapshots are content-addressed, so it is stored at the same URI."
             )
         raise ReproduceError(f"{exc}\nexpected content sha256: {sha}{hint}") from None
-    check = Check("data", OK, f"snapshot {uri}: {len(df):,} rows, content sha256 {_short(str(sha))} as recorded",
-                  str(sha), str(sha))
+    check = Check(
+        "data",
+        OK,
+        f"snapshot {uri}: {len(df):,} rows, content sha256 {_short(str(sha))} as recorded",
+        str(sha),
+        str(sha),
+    )
     return df, check
 
 
@@ -546,12 +560,24 @@ def check_lineage(
     if recorded_seed is not None and str(recorded_seed) != str(seed):
         seed = int(recorded_seed)
         cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed})})
-        checks.append(Check("seed", WARN, f"tag mlops.seed {recorded_seed} differs from the config's "
-                                          f"training.seed; replaying with {seed}"))
+        checks.append(
+            Check(
+                "seed",
+                WARN,
+                f"tag mlops.seed {recorded_seed} differs from the config's training.seed; replaying with {seed}",
+            )
+        )
     source = source_check(record, cfg, storage)
     df, data_check = _snapshot(record, storage, source)
-    checks = [data_check, source, *checks, _package_check(record), _lock_check(record, lock_file),
-              _git_check(record, dags_folder), *environment_checks(record)]
+    checks = [
+        data_check,
+        source,
+        *checks,
+        _package_check(record),
+        _lock_check(record, lock_file),
+        _git_check(record, dags_folder),
+        *environment_checks(record),
+    ]
     return Inspection(str(name), str(mv.version), run_id, record, cfg, seed, allowed, checks), df
 
 
@@ -589,6 +615,9 @@ def compare_predictions(registered: Any, retrained: Any, X: pd.DataFrame, task: 
         b = np.asarray(retrained.predict_proba(X), dtype="float64")
         method = "predict_proba"
         differing = int((pred_a != pred_b).sum())
+    elif task == "classification":  # no probabilities; labels of any type (text, bool, int) compared as labels
+        differing = int((pred_a != pred_b).sum())
+        return PredictionComparison(len(X), "predict", 0.0 if differing == 0 else 1.0, differing)
     else:
         a, b = pred_a.astype("float64"), pred_b.astype("float64")
         method = "predict"
@@ -643,15 +672,23 @@ def _log_replay(client: MlflowClient, inspection: Inspection, report: Reproducti
         "test_size": cfg.training.test_size,
         "reproduces_version": inspection.version,
     }
-    metrics = [Metric(f"holdout_{m.name}", m.reproduced, now, 0) for m in report.metrics
-               if m.reproduced is not None and not math.isnan(m.reproduced)]
-    metrics += [Metric(f"diff_holdout_{m.name}", m.diff, now, 0) for m in report.metrics
-                if m.diff is not None and not math.isnan(m.diff)]
+    metrics = [
+        Metric(f"holdout_{m.name}", m.reproduced, now, 0)
+        for m in report.metrics
+        if m.reproduced is not None and not math.isnan(m.reproduced)
+    ]
+    metrics += [
+        Metric(f"diff_holdout_{m.name}", m.diff, now, 0)
+        for m in report.metrics
+        if m.diff is not None and not math.isnan(m.diff)
+    ]
     p = report.predictions
     if math.isfinite(p.max_abs_diff):
         metrics.append(Metric(f"prediction_max_abs_diff_{p.method}", p.max_abs_diff, now, 0))
-    metrics += [Metric("predictions_differing", float(p.differing), now, 0),
-                Metric("fit_seconds", report.fit_seconds, now, 0)]
+    metrics += [
+        Metric("predictions_differing", float(p.differing), now, 0),
+        Metric("fit_seconds", report.fit_seconds, now, 0),
+    ]
     client.log_batch(
         run_id,
         metrics=metrics,
@@ -668,7 +705,7 @@ def replay(client: MlflowClient, inspection: Inspection, snapshot: pd.DataFrame)
     """Retrain from the snapshot with the recorded config and seed; compare with the registered version."""
     import mlflow
 
-    from mlops_provider.modeling import build_pipeline, evaluate, features_frame, split
+    from mlops_provider.modeling import attach_labels, build_pipeline, evaluate, features_frame, resolve_labels, split
 
     cfg = inspection.config
     train_df, holdout = split(snapshot, cfg)
@@ -676,6 +713,7 @@ def replay(client: MlflowClient, inspection: Inspection, snapshot: pd.DataFrame)
     started = time.perf_counter()
     pipe.fit(features_frame(train_df, cfg), train_df[cfg.data.target])
     fit_seconds = time.perf_counter() - started
+    attach_labels(pipe, resolve_labels(snapshot[cfg.data.target], cfg))  # as training does: same positive class
     reproduced = evaluate(pipe, holdout, cfg)
 
     run = client.get_run(inspection.mlflow_run_id)
@@ -733,7 +771,12 @@ def reproduce(
     :raises ReproduceError: the version cannot be replayed (missing snapshot, config or run).
     """
     inspection, snapshot = check_lineage(
-        client, name, version, lock_file=lock_file, dags_folder=dags_folder, storage=storage,
+        client,
+        name,
+        version,
+        lock_file=lock_file,
+        dags_folder=dags_folder,
+        storage=storage,
         allowed_modules=allowed_modules,
     )
     if on_checks is not None:
@@ -747,25 +790,19 @@ def reproduce(
 def promotions_of(client: MlflowClient, name: str, version: str) -> list[dict[str, Any]]:
     """Promotion events that made ``version`` champion or replaced it, oldest first.
 
-    Each promotion is recorded on the version it promoted (tag ``mlops.promotion``), so the version that
-    replaced this one holds the event that ended its time as champion: all versions are read.
+    Each promotion is recorded on the version it promoted, so the version that replaced this one holds
+    the event that ended its time as champion: the model's whole history is read.
     """
+    from mlops_provider.hooks.registry import ModelRegistry
+
     events = []
-    for mv in client.search_model_versions(f"name = '{name}'"):
-        text = (mv.tags or {}).get(PROMOTION_TAG)
-        if not text:
-            continue
-        try:
-            history = json.loads(text)
-        except ValueError:
-            continue
-        for item in history:
-            to, frm = str(item.get("to")), None if item.get("from") is None else str(item.get("from"))
-            if to == str(version):
-                events.append({"event": "promoted", **item})
-            elif frm == str(version):
-                events.append({"event": "replaced", **item})
-    return sorted(events, key=lambda e: str(e.get("at", "")))
+    for item in ModelRegistry(client).history(name):
+        to, frm = str(item.get("to")), None if item.get("from") is None else str(item.get("from"))
+        if to == str(version):
+            events.append({"event": "promoted", **item})
+        elif frm == str(version):
+            events.append({"event": "replaced", **item})
+    return events
 
 
 def _window(client: MlflowClient, record: dict[str, Any], run_id: str) -> dict[str, Any] | None:

@@ -32,13 +32,16 @@ def loop_stack(tmp_path_factory: pytest.TempPathFactory):
     cfg["drift"] = {"schedule": None, "cooldown_hours": 0}
     cfg["gates"]["latency"]["repeats"] = 10
     (dags / "configs" / "loop.yaml").write_text(yaml.safe_dump(cfg))
-    st.init()
-    st.start()
-    try:
-        st.wait_ready()
-        yield st, data
-    finally:
-        st.stop()
+    # The data lives outside the stack's data root: the deployment allows that folder explicitly.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW__MLOPS__ALLOWED_DATA_ROOTS", str(data))
+        st.init()
+        st.start()
+        try:
+            st.wait_ready()
+            yield st, data
+        finally:
+            st.stop()
 
 
 def _run(stack, dag_id, logical_date=None):

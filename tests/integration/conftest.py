@@ -23,9 +23,7 @@ BASE_CONFIG = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_tex
 def airflow_db() -> Path:
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run(
-        [str(bin_dir / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600
-    )
+    subprocess.run([str(bin_dir / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     return STATE
 
 
@@ -108,6 +106,20 @@ def task_states(dag_run: Any) -> dict[str, str]:
 
     with create_session() as session:
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+
+
+def xcom(dag_run: Any, task_id: str) -> Any:
+    """The return value a task of ``dag_run`` pushed."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
+        return json.loads(row.value) if isinstance(row.value, str) else row.value
 
 
 @pytest.fixture(scope="session")

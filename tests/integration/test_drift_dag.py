@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import STATE
-from tests.integration.conftest import model_config, task_states
+from tests.integration.conftest import model_config, task_states, xcom
 
 pytestmark = pytest.mark.integration
 
@@ -26,19 +25,6 @@ def drift_events(uri: str) -> list[dict]:
             .order_by(AssetEvent.id)
         ).all()
         return [dict(e.extra or {}) for e in rows]
-
-
-def xcom(dag_run, task_id):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return json.loads(row.value) if isinstance(row.value, str) else row.value
 
 
 @pytest.fixture(scope="module")

@@ -109,6 +109,37 @@ def test_data_breaking_an_expectation_stops_before_training(run_training, mlflow
     assert "40 unexpected" in alert["text"]
 
 
+def test_data_source_linked_out_of_the_data_root_fails_without_retry_or_reading(run_training, mlflow_client, outbox):
+    """A path that passes the config check (relative, no '..') but leads out through a symbolic link."""
+    from mlops_provider.demo.data import generate_labeled
+
+    outside = STATE / "outside_data_root" / "labeled"
+    outside.mkdir(parents=True, exist_ok=True)
+    df = generate_labeled(rows=2_000, start="2026-06-01", days=30, seed=9)
+    df["plan"] = "OUTSIDE-ONLY-MARKER"  # would show up in the data, the snapshot or a message if it were read
+    df.to_parquet(outside / "part.parquet", index=False)
+    link = STATE / "data" / "sneaky"
+    if not link.exists():
+        link.symlink_to(outside.parent)
+    cfg = model_config(
+        "churn_sneaky",
+        **{"data.source": "sneaky/labeled", "airflow.retries": 2, "airflow.retry_delay_minutes": 0},
+    )
+
+    dr = run_training(cfg)
+    states = task_states(dr)
+    assert dr.state == "failed"
+    assert states["validate_data"] == "failed" and states["train"] == "upstream_failed"
+    (alert,) = [a for a in outbox() if a["model"] == "churn_sneaky"]
+    text = alert["text"]
+    assert "(try 1 of 3)" in text  # failed for good on the first try: no retry
+    assert "DataPathError: config field data.source 'sneaky/labeled' resolves (through a symbolic link) to" in text
+    assert "[mlops] allowed_data_roots" in text
+    assert "OUTSIDE-ONLY-MARKER" not in text
+    assert not (STATE / "artifacts" / "snapshots" / "churn_sneaky").exists()  # nothing was read or stored
+    assert versions(mlflow_client, "churn_sneaky") == []
+
+
 def test_fairness_gap_above_limit_stops_with_the_gap(run_training, mlflow_client, outbox):
     cfg = model_config(
         "churn_unfair",

@@ -135,13 +135,31 @@ def test_write_current_files_and_drift(tmp_path):
 
 
 def test_cli_writes_both_kinds(tmp_path, capsys):
-    assert data.main(["--root", str(tmp_path), "--rows", "600", "--days", "6", "--current-days", "2",
-                      "--current-rows", "100", "--drift-from", "2026-06-08"]) == 0
+    assert (
+        data.main(
+            [
+                "--root",
+                str(tmp_path),
+                "--rows",
+                "600",
+                "--days",
+                "6",
+                "--current-days",
+                "2",
+                "--current-rows",
+                "100",
+                "--drift-from",
+                "2026-06-08",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("labeled: 600 rows, 6 files")
     assert "churn rate 0." in out[0]
     assert out[1].startswith("current: 200 rows, 2 files")
     assert sorted(p.name for p in (tmp_path / "churn" / "current").iterdir()) == [
-        "2026-06-07.parquet", "2026-06-08.parquet"
+        "2026-06-07.parquet",
+        "2026-06-08.parquet",
     ]
     assert data.main(["--root", str(tmp_path), "--drift-from", "not-a-date"]) == 2

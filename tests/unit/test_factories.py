@@ -75,6 +75,27 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
     assert "churn.yaml" not in message
 
 
+def test_the_dag_loader_checks_data_paths_against_the_deployments_allowed_data_roots(
+    dags_folder: Path, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    cfg = yaml.safe_load((dags_folder / "configs" / "churn.yaml").read_text())
+    cfg.update(model="fraud")
+    cfg["data"]["source"] = str(shared / "fraud")
+    (dags_folder / "configs" / "fraud.yaml").write_text(yaml.safe_dump(cfg))
+    cfg.update(model="leak", description="{{ conn.mlflow_default.password }}")
+    (dags_folder / "configs" / "leak.yaml").write_text(yaml.safe_dump(cfg))
+
+    refused = _parse_in_fresh_interpreter(dags_folder, AIRFLOW__MLOPS__ALLOWED_DATA_ROOTS="")
+    assert refused["dags"] == ["churn_drift", "churn_scoring", "churn_training"]
+    (message,) = refused["errors"].values()
+    assert f"field 'data.source': '{shared / 'fraud'}' is outside the data roots" in message
+    assert "field 'description': '{{ conn.mlflow_default.password }}' contains the template" in message
+
+    allowed = _parse_in_fresh_interpreter(dags_folder, AIRFLOW__MLOPS__ALLOWED_DATA_ROOTS=f"s3://x/y,{shared}")
+    assert "fraud_training" in allowed["dags"] and "leak_training" not in allowed["dags"]
+
+
 def test_a_worker_running_one_task_builds_only_that_dag(dags_folder: Path) -> None:
     cfg = yaml.safe_load((dags_folder / "configs" / "churn.yaml").read_text())
     cfg["model"] = "fraud"

@@ -60,12 +60,33 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     for v in (1, 2, 3):
         client.create_model_version("audit_demo", str(tmp_path / f"m{v}"), tags=lineage.tags(_record(v)))
     promotions = {
-        "1": [{"from": None, "to": "1", "at": "2026-08-01T02:10:00+00:00", "reason": "passed all gates",
-               "run_id": "scheduled__v1"}],
-        "2": [{"from": "1", "to": "2", "at": "2026-08-08T02:10:00+00:00", "reason": "passed all gates",
-               "run_id": "scheduled__v2"}],
-        "3": [{"from": "2", "to": "3", "at": "2026-08-15T02:10:00+00:00", "reason": "drift retrain",
-               "run_id": "asset_triggered__v3"}],
+        "1": [
+            {
+                "from": None,
+                "to": "1",
+                "at": "2026-08-01T02:10:00+00:00",
+                "reason": "passed all gates",
+                "run_id": "scheduled__v1",
+            }
+        ],
+        "2": [
+            {
+                "from": "1",
+                "to": "2",
+                "at": "2026-08-08T02:10:00+00:00",
+                "reason": "passed all gates",
+                "run_id": "scheduled__v2",
+            }
+        ],
+        "3": [
+            {
+                "from": "2",
+                "to": "3",
+                "at": "2026-08-15T02:10:00+00:00",
+                "reason": "drift retrain",
+                "run_id": "asset_triggered__v3",
+            }
+        ],
     }
     for version, history in promotions.items():
         client.set_model_version_tag("audit_demo", version, "mlops.promotion", json.dumps(history))

@@ -38,5 +38,12 @@ def test_mlflow_connection_type_is_registered() -> None:
 
 def test_mlops_config_section_is_known_to_airflow() -> None:
     out = _airflow("config", "list", "--section", "mlops", "--include-descriptions")
-    for option in ("data_root", "snapshot_root", "allowed_estimator_modules", "outbox_path", "lock_file"):
+    for option in (
+        "data_root",
+        "allowed_data_roots",
+        "snapshot_root",
+        "allowed_estimator_modules",
+        "outbox_path",
+        "lock_file",
+    ):
         assert option in out

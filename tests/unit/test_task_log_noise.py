@@ -32,9 +32,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(mode: str) -> tuple[int, int]:
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=300, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=300, check=True)
     deprecations, gx_docs = out.stdout.strip().splitlines()[-1].split()
     return int(deprecations), int(gx_docs)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +25,18 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
-from mlops_provider.config.schema import FieldProblem, PipelineConfig
+from mlops_provider.config.schema import FieldProblem, PipelineConfig, find_templates
 
 DEFAULTS_FILE = "defaults.yaml"
 CONFIG_SUFFIXES = (".yaml", ".yml")
 Loc = tuple[str | int, ...]
+
+#: Limits that keep one file from making every parse slow (a config is read on every DAG parse). A real
+#: config is a few kilobytes, a few hundred values and six levels deep.
+MAX_FILE_BYTES = 1024 * 1024
+#: Values (scalars, lists and mappings, keys included) counted as they would be with every alias expanded.
+MAX_VALUES = 10_000
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -134,18 +143,164 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Return (data, node tree) or raise ConfigError for unreadable / unparsable / unsafe YAML."""
+def _outside_folder(path: Path) -> Problem | None:
+    """A config that is a symbolic link out of its folder is never read (nor is its content shown)."""
+    folder = os.path.realpath(path.parent)
+    real = os.path.realpath(path)
+    if real == folder or real.startswith(folder.rstrip(os.sep) + os.sep):
+        return None
+    return Problem(
+        "",
+        f"the file is a symbolic link to {real}, outside the configs folder {folder}; configs are read only from "
+        "inside their folder, so the link was not followed and nothing of its target was read; copy the config "
+        "into the folder instead of linking to it",
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, refusing links out of its folder, anything but a regular file, and oversized files."""
+    outside = _outside_folder(path)
+    if outside is not None:
+        raise ConfigError(path, [outside])
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(path, [Problem("", "not a regular file; a config is a YAML text file")])
+        if info.st_size > MAX_FILE_BYTES:
+            raw = b""
+        else:
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(
             path, [Problem("", f"cannot read the file: {exc.strerror}; check the path and its permissions")]
         ) from None
+    if info.st_size > MAX_FILE_BYTES or len(raw) > MAX_FILE_BYTES:
+        size = max(info.st_size, len(raw))
+        raise ConfigError(
+            path,
+            [
+                Problem(
+                    "",
+                    f"the file is {size / 1024 / 1024:.1f} MiB; a config may be at most {MAX_FILE_BYTES // 1024} KiB "
+                    "(a real one is a few KiB); remove what does not belong in it, or move values several models "
+                    f"share to {DEFAULTS_FILE}",
+                )
+            ],
+        )
+    return raw
+
+
+def _structure_problem(text: str) -> Problem | None:
+    """Bound the node tree before it is built: its nesting depth, and its size with every alias expanded.
+
+    Works on the parser's events, so nothing is expanded and nothing recurses: an anchor's expanded size is
+    known when its value ends, and each alias adds that size again (a "billion laughs" file is caught after
+    a few dozen events). An alias inside the value of its own anchor would make the data recursive.
+    Syntax errors are left to the composer, which reports them with their context.
+    """
+    sizes: dict[str, int] = {}  # anchor -> values in its (expanded) value
+    lines: dict[str, int] = {}  # anchor -> line it is defined on
+    # One frame per open collection: [anchor, values counted before it, is mapping, a key awaits its value,
+    # current key or index]
+    frames: list[list[Any]] = []
+    total = 0
+
+    def loc() -> Loc:
+        return tuple(f[4] for f in frames if f[4] is not None and f[4] != "<<")
+
+    def place() -> None:
+        """Advance the innermost collection's position for a node that starts now."""
+        if not frames:
+            return
+        frame = frames[-1]
+        if frame[2]:
+            frame[3] = not frame[3]
+        else:
+            frame[4] = 0 if frame[4] is None else frame[4] + 1
+
+    loader = _Loader(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            line = int(event.start_mark.line) + 1
+            if isinstance(event, yaml.NodeEvent) and not isinstance(event, yaml.AliasEvent):
+                is_key = bool(frames and frames[-1][2] and not frames[-1][3])
+                place()
+                if is_key:
+                    frames[-1][4] = event.value if isinstance(event, yaml.ScalarEvent) else "?"
+                total += 1
+                if event.anchor:
+                    lines[event.anchor] = line
+                if isinstance(event, yaml.ScalarEvent):
+                    if event.anchor:
+                        sizes[event.anchor] = 1
+                else:
+                    sizes.pop(event.anchor or "", None)
+                    frames.append([event.anchor, total - 1, isinstance(event, yaml.MappingStartEvent), False, None])
+                    if len(frames) > MAX_DEPTH:
+                        keys = loc()
+                        field = keys[: next((i for i, k in enumerate(keys) if isinstance(k, int)), len(keys))]
+                        return Problem(
+                            format_loc(field[:8]),
+                            f"values are nested more than {MAX_DEPTH} levels deep; a config is a few levels deep, "
+                            "flatten this value",
+                            line,
+                        )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, before, *_ = frames.pop()
+                if anchor:
+                    sizes[anchor] = total - before
+            elif isinstance(event, yaml.AliasEvent):
+                is_key = bool(frames and frames[-1][2] and not frames[-1][3])
+                place()
+                if is_key:
+                    frames[-1][4] = "?"
+                anchor = str(event.anchor)
+                if any(f[0] == anchor for f in frames):
+                    return Problem(
+                        format_loc(loc()),
+                        f"the alias *{anchor} is inside the value of its own anchor &{anchor} (line "
+                        f"{lines[anchor]}), which would make the value infinitely deep; write the value out",
+                        line,
+                    )
+                size = sizes.get(anchor)
+                if size is None:
+                    continue  # an undefined alias: the composer reports it
+                total += size
+                if total > MAX_VALUES:
+                    return Problem(
+                        format_loc(loc()),
+                        f"the alias *{anchor} repeats the {size:,} values of &{anchor} (line "
+                        f"{lines[anchor]}) and takes the file past {MAX_VALUES:,} values once aliases are "
+                        "expanded (aliases of values that hold aliases multiply); write the values out, or move "
+                        f"values several models share to {DEFAULTS_FILE}",
+                        line,
+                    )
+            if total > MAX_VALUES:
+                return Problem(
+                    format_loc(loc()),
+                    f"the file holds more than {MAX_VALUES:,} values; a config has a few hundred: remove what "
+                    f"does not belong in it, or move values several models share to {DEFAULTS_FILE}",
+                    line,
+                )
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
+def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Return (data, node tree) or raise ConfigError for unreadable / unparsable / unsafe YAML."""
+    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(path, [_not_utf8(raw, exc)]) from None
+    structure = _structure_problem(text)
+    if structure is not None:
+        raise ConfigError(path, [structure])
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -200,9 +355,11 @@ def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> Problem:
     line = raw.count(b"\n", 0, exc.start) + 1
     column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
     loc: Loc = ()
-    try:  # name the field the bad bytes sit in, when the rest of the file parses
-        node = yaml.compose(raw.decode("utf-8", errors="replace"), Loader=_Loader)
-        loc = _loc_at_line(node, line - 1) if node is not None else ()
+    text = raw.decode("utf-8", errors="replace")
+    try:  # name the field the bad bytes sit in, when the rest of the file parses (and is of a sane size)
+        if _structure_problem(text) is None:
+            node = yaml.compose(text, Loader=_Loader)
+            loc = _loc_at_line(node, line - 1) if node is not None else ()
     except yaml.YAMLError:
         pass
     bad = " ".join(f"0x{b:02x}" for b in raw[exc.start : exc.end])
@@ -537,6 +694,7 @@ def _validate(
     defaults_node: yaml.Node | None,
     defaults_data: Any,
     allowed_estimator_modules: Iterable[str] | None,
+    allowed_data_roots: Iterable[str] | None = None,
 ) -> PipelineConfig:
     if not isinstance(data, dict):
         raise ConfigError(file, [_not_a_mapping(data, node)])
@@ -544,7 +702,10 @@ def _validate(
         bad = next(k for k in data if not isinstance(k, str))
         raise ConfigError(file, [Problem("", f"key {bad!r} is not text; quote it or rename it", 1)])
     merged = deep_merge(defaults_data or {}, data)
-    context = {"allowed_estimator_modules": tuple(allowed_estimator_modules or ()) or None}
+    context = {
+        "allowed_estimator_modules": tuple(allowed_estimator_modules or ()) or None,
+        "allowed_data_roots": tuple(allowed_data_roots or ()),
+    }
     try:
         return PipelineConfig.model_validate(merged, context=context)
     except ValidationError as exc:
@@ -595,18 +756,35 @@ def _defaults_for(folder: Path) -> tuple[Path | None, Any, yaml.Node | None]:
                 )
             ],
         )
+    # A template in defaults.yaml is an error even where every model file overrides it: it is data too.
+    templates = [Problem(where, message, _line_of(node, _parse_path(where))) for where, message in find_templates(data)]
+    if templates:
+        raise ConfigError(path, templates)
     return path, data, node
 
 
-def load_config(path: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None) -> PipelineConfig:
-    """Load one model config, merging ``defaults.yaml`` from its folder beneath it."""
+def load_config(
+    path: str | Path,
+    *,
+    allowed_estimator_modules: Iterable[str] | None = None,
+    allowed_data_roots: Iterable[str] | None = None,
+) -> PipelineConfig:
+    """Load one model config, merging ``defaults.yaml`` from its folder beneath it.
+
+    ``allowed_data_roots`` are the roots absolute paths and URIs of the config may lie under: the
+    deployment's ``[mlops] data_root`` and ``allowed_data_roots`` (``settings.allowed_data_roots()``).
+    Without them only paths relative to the data root are valid.
+    """
     file = Path(path)
-    config, _ = _load_one(file, _defaults_for(file.parent), allowed_estimator_modules)
+    config, _ = _load_one(file, _defaults_for(file.parent), allowed_estimator_modules, allowed_data_roots)
     return config
 
 
 def _load_one(
-    file: Path, defaults: tuple[Path | None, Any, yaml.Node | None], allowed: Iterable[str] | None
+    file: Path,
+    defaults: tuple[Path | None, Any, yaml.Node | None],
+    allowed: Iterable[str] | None,
+    allowed_data_roots: Iterable[str] | None = None,
 ) -> tuple[PipelineConfig, yaml.Node | None]:
     """Read and validate one model file over its folder's defaults; returns the config and its YAML nodes."""
     defaults_file, defaults_data, defaults_node = defaults
@@ -619,6 +797,7 @@ def _load_one(
         defaults_node=defaults_node,
         defaults_data=defaults_data,
         allowed_estimator_modules=allowed,
+        allowed_data_roots=allowed_data_roots,
     )
     return config, node
 
@@ -638,7 +817,12 @@ def config_files(folder: str | Path) -> list[Path]:
 _CACHE: dict[tuple[Any, ...], LoadResult] = {}
 
 
-def load_folder(folder: str | Path, *, allowed_estimator_modules: Iterable[str] | None = None) -> LoadResult:
+def load_folder(
+    folder: str | Path,
+    *,
+    allowed_estimator_modules: Iterable[str] | None = None,
+    allowed_data_roots: Iterable[str] | None = None,
+) -> LoadResult:
     """Load every config of a folder. Never raises for a bad file: errors are collected.
 
     Two files declaring the same model is an error on the later file (by name); the first keeps its DAGs.
@@ -648,11 +832,18 @@ def load_folder(folder: str | Path, *, allowed_estimator_modules: Iterable[str] 
     root = Path(folder)
     files = config_files(root)
     allowed = tuple(allowed_estimator_modules or ())
+    roots = tuple(allowed_data_roots or ())
     stamp_files = [*files, root / DEFAULTS_FILE]
     key = (
         str(root.resolve()),
         allowed,
-        tuple((str(p), st.st_mtime_ns, st.st_size) for p in stamp_files if p.exists() for st in [p.stat()]),
+        roots,
+        tuple(
+            (str(p), os.path.realpath(p), st.st_mtime_ns, st.st_size)
+            for p in stamp_files
+            if p.exists()
+            for st in [p.stat()]
+        ),
     )
     if key in _CACHE:
         return _CACHE[key]
@@ -667,7 +858,7 @@ def load_folder(folder: str | Path, *, allowed_estimator_modules: Iterable[str] 
     owners: dict[str, Path] = {}
     for file in files:
         try:
-            config, node = _load_one(file, defaults, allowed)
+            config, node = _load_one(file, defaults, allowed, roots)
         except ConfigError as exc:
             result.errors.append(exc)
             continue

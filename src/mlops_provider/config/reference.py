@@ -18,12 +18,16 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from mlops_provider.config.gx_catalog import GX_EXPECTATIONS
+from mlops_provider.config.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 from mlops_provider.config.schema import (
+    ALLOWED_MACROS,
     CLASSIFICATION_METRICS,
     CRON_PRESETS,
     DEFAULT_ESTIMATOR_MODULES,
+    METRIC_KINDS,
     MODEL_NAME_RE,
     REGRESSION_METRICS,
+    TEMPLATED_FIELDS,
     PipelineConfig,
 )
 
@@ -46,7 +50,14 @@ CROSS_FIELD_RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "data.source, scoring.source, scoring.output",
-        "a local path, a `file://` URI or an `s3://` URI; other schemes are rejected.",
+        "a local path, a `file://` URI or an `s3://` URI; other schemes are rejected. A relative path is taken "
+        "from `[mlops] data_root` and must stay inside it (`..` may not climb above it); an absolute path, a "
+        "`file://` or an `s3://` URI must lie under `data_root` or a root listed in `[mlops] allowed_data_roots`. "
+        "When the task runs, the real path (symbolic links followed) is checked again.",
+    ),
+    (
+        "scoring.source",
+        "the only field that may use templates, and only the date macros listed under [Templates](#templates).",
     ),
     ("data.features", "at least one column in `numeric` or `categorical`; a column appears once across both."),
     ("data.target, data.entity_key, data.time_column", "none of them may also be a feature (leakage)."),
@@ -57,6 +68,7 @@ CROSS_FIELD_RULES: tuple[tuple[str, str], ...] = (
     ),
     ("training.primary_metric, gates.*.metric", "a metric of the config's `task` (see below)."),
     ("training.stratify", "`true` is for classification only; a regression config must not set it to `true`."),
+    ("data.positive_class", "classification only; at training it must be one of the target's labels."),
     ("gates.metrics[]", "at least one of `min` and `max`, and `min <= max`."),
     ("gates.latency", "at least one of `p95_ms_per_row` and `p95_ms_per_batch`."),
     (
@@ -155,9 +167,7 @@ def _is_list(info: FieldInfo) -> bool:
     return typing.get_origin(info.annotation) is list
 
 
-def _sections(
-    model: type[BaseModel], path: str, root: Schema
-) -> list[tuple[str, type[BaseModel], Schema]]:
+def _sections(model: type[BaseModel], path: str, root: Schema) -> list[tuple[str, type[BaseModel], Schema]]:
     """(dotted path, model class, its JSON Schema) for ``model`` and every section under it, depth first."""
     schema = _resolve({"$ref": f"#/$defs/{model.__name__}"}, root) if path else root
     out = [(path, model, schema)]
@@ -192,10 +202,15 @@ def _table(model: type[BaseModel], path: str, schema: Schema, root: Schema) -> l
 
 
 def _metric_table() -> list[str]:
-    rows = ["| Task | Metric | Better |", "|---|---|---|"]
+    rows = [
+        "| Task | Metric | Better | binary | multiclass | regression | Definition |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for task, metrics in (("classification", CLASSIFICATION_METRICS), ("regression", REGRESSION_METRICS)):
         for name, higher in metrics.items():
-            rows.append(f"| {task} | `{name}` | {'higher' if higher else 'lower'} |")
+            kinds, definition = METRIC_KINDS[name]
+            marks = " | ".join("yes" if k in kinds else "—" for k in ("binary", "multiclass", "regression"))
+            rows.append(f"| {task} | `{name}` | {'higher' if higher else 'lower'} | {marks} | {_cell(definition)} |")
     return rows
 
 
@@ -253,6 +268,30 @@ def render_reference() -> str:
             ]
     lines += ["## Rules across keys", "", "Checked when a config is loaded, like the types above.", ""]
     lines += [f"- `{where}`: {rule}" for where, rule in CROSS_FIELD_RULES]
+    fields = ", ".join(f"`{f}`" for f in TEMPLATED_FIELDS)
+    lines += [
+        "",
+        "## Templates",
+        "",
+        "A config is data: Airflow renders nothing in it but these date macros, and only in "
+        f"{fields} (whitespace inside the braces is free; `N` is a whole number of days, e.g. "
+        "`{{ macros.ds_add(ds, -1) }}` for the day before the run's date):",
+        "",
+        *(f"- `{macro}`" for macro in ALLOWED_MACROS),
+        "",
+        "Any other template (`{{ ... }}`, `{% ... %}`, `{# ... #}`) anywhere in a config, `defaults.yaml` "
+        "included (values, list items, estimator params, expectation arguments, mapping keys), is an error "
+        "when the config is loaded. Secrets never go in a config: they live in Airflow connections, and a "
+        "config names connections by id (`alerting.slack_conn_id`).",
+        "",
+        "## Size limits",
+        "",
+        f"A config file may be at most {MAX_FILE_BYTES // 1024} KiB, nest values at most {MAX_DEPTH} levels "
+        f"deep and hold at most {MAX_VALUES:,} values (scalars, lists and mappings, keys included) counted with "
+        "every YAML alias expanded. Anchors, aliases and merge keys (`<<: *base`) of ordinary size work; a "
+        "file whose aliases multiply past the limit is rejected at the alias that crosses it. A config file "
+        "that is a symbolic link out of its folder is not read.",
+    ]
     lines += [
         "",
         "## Metrics",
@@ -262,6 +301,15 @@ def render_reference() -> str:
         "`primary_metric` is `roc_auc` for classification and `rmse` for regression.",
         "",
         *_metric_table(),
+        "",
+        "`task: classification` covers binary and multiclass targets: which one is decided from the labels "
+        "when the model is trained (recorded as the MLflow tag `mlops.target_kind`). Labels may be strings, "
+        "booleans or integers. The positive class of a binary target (what `roc_auc`, `average_precision`, "
+        "`f1`, `precision` and `recall` are about) is `data.positive_class` when set, else the one yes-like "
+        "label (`1`, `True`, `yes`, `true`, `positive`, `pos`, `y`; case-insensitive), else the minority "
+        "class. A metric that is not defined for the target or cannot be computed (no `predict_proba`, a "
+        "class missing from the holdout) is left out of the metrics and reported as *not available* with "
+        "the reason; a gate on it fails, or is skipped when the gate sets `if_unavailable: skip`.",
         "",
         "## Great Expectations expectations",
         "",

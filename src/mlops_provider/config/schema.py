@@ -5,7 +5,10 @@ Nothing here imports Airflow or any heavy library: this module is loaded on ever
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -13,6 +16,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -30,6 +37,7 @@ CLASSIFICATION_METRICS: dict[str, bool] = {
     "accuracy": True,
     "balanced_accuracy": True,
     "f1": True,
+    "f1_weighted": True,
     "precision": True,
     "recall": True,
     "average_precision": True,
@@ -41,6 +49,26 @@ REGRESSION_METRICS: dict[str, bool] = {
     "mae": False,
 }
 ALL_METRICS: dict[str, bool] = {**CLASSIFICATION_METRICS, **REGRESSION_METRICS}
+#: metric -> (the kinds of target it is defined for, its definition). Binary vs multiclass is decided from
+#: the labels when the model is trained; a metric that does not apply (or cannot be computed) is reported
+#: as "not available" with the reason, never as NaN.
+METRIC_KINDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "roc_auc": (
+        ("binary", "multiclass"),
+        "area under the ROC curve of the positive-class probability; multiclass: one-vs-rest, macro average",
+    ),
+    "accuracy": (("binary", "multiclass"), "share of correct predictions"),
+    "balanced_accuracy": (("binary", "multiclass"), "mean recall over the classes"),
+    "f1": (("binary", "multiclass"), "F1 of the positive class; multiclass: macro average over the classes"),
+    "f1_weighted": (("binary", "multiclass"), "F1 averaged over the classes, weighted by their support"),
+    "precision": (("binary", "multiclass"), "precision of the positive class; multiclass: macro average"),
+    "recall": (("binary", "multiclass"), "recall of the positive class; multiclass: macro average"),
+    "average_precision": (("binary",), "area under the precision-recall curve of the positive class"),
+    "log_loss": (("binary", "multiclass"), "cross-entropy of the predicted class probabilities"),
+    "r2": (("regression",), "coefficient of determination"),
+    "rmse": (("regression",), "root mean squared error"),
+    "mae": (("regression",), "mean absolute error"),
+}
 
 MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 COLUMN_RE = re.compile(r"^\S(.*\S)?$")
@@ -49,6 +77,11 @@ CRON_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annuall
 CLASS_PATH_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\.[A-Z]\w*$")
 
 Severity = Literal["fail", "warn"]
+IfUnavailable = Literal["fail", "skip"]
+_IF_UNAVAILABLE = (
+    "When the metric cannot be computed (e.g. no predict_proba, a class missing from the holdout): fail the "
+    "gate, or skip it (recorded as skipped in the gate results)."
+)
 _SEVERITY = "fail stops the run before registration; warn records the result and lets the model through."
 Column = Annotated[str, Field(min_length=1, max_length=128, pattern=COLUMN_RE.pattern)]
 
@@ -59,6 +92,185 @@ class FieldProblem(ValueError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+# -- templates -------------------------------------------------------------------------------------------
+# A config is data. Airflow renders a few operator arguments with Jinja when a task runs, so a config
+# string reaching one of them could read ``{{ conn.<id>.password }}`` or ``{{ var.value.x }}``. Only the
+# date macros below are allowed, only in the fields below; any other template anywhere in a config
+# (values, mapping keys, defaults.yaml) is rejected when the config is loaded.
+
+_MACRO_NAMES = ("ds", "ds_nodash", "ts", "ts_nodash", "data_interval_start", "data_interval_end", "logical_date")
+#: The date macros a config may use, as written in a config (whitespace inside the braces is free; N in
+#: ``macros.ds_add`` is a whole number of days, e.g. -1 for the day before the run's date).
+ALLOWED_MACROS: tuple[str, ...] = (
+    *(f"{{{{ {name} }}}}" for name in _MACRO_NAMES),
+    "{{ macros.ds_add(ds, N) }}",
+)
+#: The only config fields that are rendered as templates when a task runs, so the only ones that may use
+#: the macros.
+TEMPLATED_FIELDS: tuple[str, ...] = ("scoring.source",)
+
+_MACRO_RE = re.compile(r"\{\{\s*(?:" + "|".join(_MACRO_NAMES) + r"|macros\.ds_add\(\s*ds\s*,\s*-?\d+\s*\))\s*\}\}")
+_TEMPLATE_START_RE = re.compile(r"\{[{%#]")
+_TEMPLATE_RE = re.compile(r"\{\{.*?(?:\}\}|$)|\{%.*?(?:%\}|$)|\{#.*?(?:#\}|$)", re.DOTALL)
+_SECRETS_HINT = (
+    "secrets never belong in a config: they live in Airflow connections, which a config names by connection id"
+)
+
+
+def _show(value: str, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def template_problem(value: str, field: str) -> str | None:
+    """Why ``value`` (the text of config field ``field``) must not be rendered; None when it is safe.
+
+    Plain text is safe anywhere. In :data:`TEMPLATED_FIELDS` the :data:`ALLOWED_MACROS` are safe too.
+    """
+    if not _TEMPLATE_START_RE.search(value):
+        return None
+    macros = ", ".join(ALLOWED_MACROS)
+    if field in TEMPLATED_FIELDS:
+        pieces = _MACRO_RE.split(value)  # the text around the allowed macros
+        bad = next((p for p in pieces if _TEMPLATE_START_RE.search(p)), None)
+        if bad is None and not any(p.endswith("{") for p in pieces[:-1]):  # '{' + macro opens a template too
+            return None
+        found = _TEMPLATE_RE.search(bad if bad is not None else value)
+        snippet = found.group(0) if found else value
+        return (
+            f"{_show(snippet)} in {_show(value)} is not an allowed macro; {field} may use only the date macros "
+            f"{macros} (N a whole number of days), and nothing else in a config is rendered; remove it or write "
+            f"the value out ({_SECRETS_HINT})"
+        )
+    found = _TEMPLATE_RE.search(value)
+    snippet = found.group(0) if found else value
+    return (
+        f"{_show(value)} contains the template {_show(snippet)}; config values are data and are never rendered "
+        f"here: only {', '.join(TEMPLATED_FIELDS)} may use the date macros {macros}; write the value out "
+        f"({_SECRETS_HINT})"
+    )
+
+
+def find_templates(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[str, str]]:
+    """``(field path, problem)`` for every string value or mapping key of raw config data holding a template."""
+    if isinstance(data, str):
+        problem = template_problem(data, _dotted(loc))
+        if problem is not None:
+            yield _dotted(loc), problem
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(key, str) and _TEMPLATE_START_RE.search(key):
+                yield (
+                    _dotted((*loc, key)),
+                    f"the key {_show(key)} contains a template; keys are never rendered and no key may hold one "
+                    f"(only the value of {', '.join(TEMPLATED_FIELDS)} may use the date macros "
+                    f"{', '.join(ALLOWED_MACROS)}); rename it ({_SECRETS_HINT})",
+                )
+            yield from find_templates(value, (*loc, key if isinstance(key, str) else str(key)))
+    elif isinstance(data, list | tuple):
+        for i, item in enumerate(data):
+            yield from find_templates(item, (*loc, i))
+
+
+# -- data paths ------------------------------------------------------------------------------------------
+# A config may name data only inside the deployment's data roots: relative paths stay under
+# ``[mlops] data_root``; absolute paths, file:// and s3:// URIs must lie under data_root or a root the
+# deployment lists in ``[mlops] allowed_data_roots``. This is the lexical check made when a config is
+# loaded (no file system access); the task checks the real path again when it runs
+# (:mod:`mlops_provider.paths`), symlinks included.
+
+#: Config fields that name data locations.
+DATA_PATH_FIELDS: tuple[str, ...] = ("data.source", "scoring.source", "scoring.output")
+_ROOTS_FIX = (
+    "use a path relative to [mlops] data_root (e.g. 'churn/labeled'), or ask an Airflow admin to add the root "
+    "to [mlops] allowed_data_roots"
+)
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def _s3_parts(uri: str) -> tuple[str, list[str]]:
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    return bucket, [p for p in key.split("/") if p]
+
+
+def local_root(root: str) -> str:
+    """A local root of the settings (folder or file:// URI) as a normalised absolute path."""
+    path = root[len("file://") :] if root.startswith("file://") else root
+    return os.path.normpath(os.path.abspath(path))
+
+
+def under_root(value: str, root: str) -> bool:
+    """Lexically: is ``value`` (an absolute path, file:// or s3:// URI) ``root`` or inside it?
+
+    ``root`` is a local folder, a file:// URI or an s3:// prefix; an s3 prefix matches whole key segments
+    (``s3://b/data`` holds ``s3://b/data/x`` but not ``s3://b/database``).
+    """
+    if is_s3(value) or is_s3(root):
+        if not (is_s3(value) and is_s3(root)):
+            return False
+        (vb, vparts), (rb, rparts) = _s3_parts(value), _s3_parts(root)
+        return vb == rb and ".." not in vparts and vparts[: len(rparts)] == rparts
+    path = posixpath.normpath(value[len("file://") :] if value.startswith("file://") else value)
+    base = local_root(root)
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def data_path_problem(value: str, roots: Sequence[str]) -> str | None:
+    """Why config path ``value`` may point outside the data roots ``roots`` (data_root first); None if it cannot."""
+    if "\x00" in value:
+        return f"{_show(value)} contains a NUL character; write the path without it"
+    listing = f"allowed here: {', '.join(roots)}" if roots else "no data roots were given to this check"
+    outside = (
+        f"{_show(value)} is outside the data roots ({listing}); an absolute path, a file:// or an s3:// URI must "
+        f"lie under [mlops] data_root or a root listed in [mlops] allowed_data_roots; {_ROOTS_FIX}"
+    )
+    if is_s3(value):
+        bucket, parts = _s3_parts(value)
+        if not bucket:
+            return f"{_show(value)} names no bucket; write s3://<bucket>/<prefix>"
+        if ".." in parts or "." in parts:
+            return f"{_show(value)} has a '.' or '..' segment; write the key out in full, without them"
+        return None if any(under_root(value, r) for r in roots) else outside
+    if value.startswith("file://"):
+        if not value[len("file://") :].startswith("/"):
+            return (
+                f"{_show(value)} is not an absolute file:// URI; write file:///<absolute path>, or better "
+                "a path relative to [mlops] data_root"
+            )
+        return None if any(under_root(value, r) for r in roots if not is_s3(r)) else outside
+    if value.startswith("/"):
+        return None if any(under_root(value, r) for r in roots if not is_s3(r)) else outside
+    norm = posixpath.normpath(value)
+    if norm == ".." or norm.startswith("../"):
+        return (
+            f"{_show(value)} climbs out of [mlops] data_root with '..'"
+            + (f" (it normalises to {_show(norm)})" if norm != value else "")
+            + "; a relative path must stay inside data_root; use a path inside data_root, or ask an Airflow admin to "
+            "add the other folder to [mlops] allowed_data_roots and write it as an absolute path"
+        )
+    return None
+
+
+def _check_data_path(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    roots = tuple((info.context or {}).get("allowed_data_roots") or ())
+    problem = data_path_problem(value, roots)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
 
 
 class _Section(BaseModel):
@@ -150,8 +362,9 @@ class DataConfig(_Section):
         min_length=1,
         examples=["churn/labeled", "s3://ml-data/churn/labeled"],
         description="Labeled training data: a file, or a folder of csv/parquet partitions. A relative path "
-        "is resolved against the [mlops] data_root Airflow option; s3:// URIs are read through the "
-        "aws connection.",
+        "is resolved against the [mlops] data_root Airflow option and must stay inside it; an absolute path, "
+        "file:// or s3:// URI must lie under data_root or a root in [mlops] allowed_data_roots. s3:// URIs are "
+        "read through the aws connection. Not templated.",
     )
     format: Literal["csv", "parquet"] = Field(default="parquet", description="File format of the source.")
     target: Column = Field(description="The label column.", examples=["churned"])
@@ -161,6 +374,13 @@ class DataConfig(_Section):
     )
     time_column: Column | None = Field(default=None, description="Event time column; needed for window_days.")
     entity_key: Column | None = Field(default=None, description="Entity id column (never a feature).")
+    positive_class: StrictBool | StrictInt | StrictFloat | StrictStr | None = Field(
+        default=None,
+        examples=["wet", 1, True],
+        description="Positive class of a binary classification target (a single label value). Null infers it: "
+        "the one yes-like label (1, True, yes, true, positive, pos, y; case-insensitive), else the minority class. "
+        "At training it must be one of the target's labels.",
+    )
     window_days: int | None = Field(
         default=None,
         ge=1,
@@ -169,12 +389,23 @@ class DataConfig(_Section):
         "value in the source. Null trains on everything.",
     )
 
+    @field_validator("positive_class", mode="before")
+    @classmethod
+    def _scalar_label(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str | bool | int | float):
+            raise ValueError(
+                f"positive_class must be one label value (a string, number or boolean), not a "
+                f"{type(value).__name__}; e.g. 'positive_class: wet', or remove it to infer the positive class"
+            )
+        return value
+
     @field_validator("source")
     @classmethod
-    def _source_scheme(cls, value: str) -> str:
+    def _source_scheme(cls, value: str, info: ValidationInfo) -> str:
         if "://" in value and not value.startswith(("s3://", "file://")):
             scheme = value.split("://", 1)[0]
             raise ValueError(f"unsupported scheme {scheme!r} in {value!r}; use a local path, file:// or s3:// URI")
+        _check_data_path(value, info)
         return value
 
     @model_validator(mode="after")
@@ -271,6 +502,7 @@ class MetricGate(_Section):
     min: float | None = Field(default=None, description="Fail when the metric is below this.")
     max: float | None = Field(default=None, description="Fail when the metric is above this.")
     severity: Severity = Field(default="fail", description=_SEVERITY)
+    if_unavailable: IfUnavailable = Field(default="fail", description=_IF_UNAVAILABLE)
 
     @model_validator(mode="after")
     def _bound(self) -> MetricGate:
@@ -296,6 +528,7 @@ class ChampionGate(_Section):
     metric: str | None = Field(default=None, description="Metric compared; default training.primary_metric.")
     max_drop: float = Field(ge=0.0, description="Largest allowed worsening against the champion on the same holdout.")
     severity: Severity = Field(default="fail", description=_SEVERITY)
+    if_unavailable: IfUnavailable = Field(default="fail", description=_IF_UNAVAILABLE)
 
 
 class LatencyGate(_Section):
@@ -330,6 +563,7 @@ class FairnessGate(_Section):
     max_gap: float = Field(ge=0.0, description="Largest allowed gap between the best and worst group.")
     min_rows: int = Field(default=30, ge=1, description="Groups with fewer holdout rows are not compared.")
     severity: Severity = Field(default="fail", description=_SEVERITY)
+    if_unavailable: IfUnavailable = Field(default="fail", description=_IF_UNAVAILABLE)
 
 
 class GatesConfig(_Section):
@@ -371,7 +605,10 @@ class ScoringConfig(_Section):
     source: str | None = Field(
         default=None,
         description="Current (unlabeled) data to score, templated by the run's date, e.g. "
-        "'churn/current/{{ ds }}.parquet'. Relative paths are taken from [mlops] data_root; s3:// works too.",
+        "'churn/current/{{ ds }}.parquet'; the only config field that may use the date macros: "
+        + ", ".join(ALLOWED_MACROS)
+        + ". Relative paths are taken from [mlops] data_root and must stay inside it; s3:// works too, "
+        "under data_root or a root in [mlops] allowed_data_roots.",
         examples=["churn/current/{{ ds }}.parquet"],
     )
     format: Literal["csv", "parquet"] = Field(default="parquet", description="File format of the source.")
@@ -381,7 +618,7 @@ class ScoringConfig(_Section):
     output: str | None = Field(
         default=None,
         description="Root of the prediction log (parquet partitioned by date=YYYY-MM-DD); default "
-        "'predictions/<model>' under [mlops] data_root.",
+        "'predictions/<model>' under [mlops] data_root. Same path rules as scoring.source; not templated.",
     )
 
     @field_validator("schedule")
@@ -391,10 +628,10 @@ class ScoringConfig(_Section):
 
     @field_validator("source", "output")
     @classmethod
-    def _scheme(cls, value: str | None) -> str | None:
+    def _scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and "://" in value and not value.startswith(("s3://", "file://")):
             raise ValueError(f"unsupported scheme in {value!r}; use a local path, file:// or s3:// URI")
-        return value
+        return _check_data_path(value, info)
 
 
 DriftMethod = Literal["ks", "chisquare", "z", "wasserstein", "psi", "jensenshannon"]
@@ -456,7 +693,10 @@ class DriftConfig(_Section):
     )
     min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window than this: no verdict.")
     column_group_size: int | None = Field(
-        default=None, ge=1, le=10_000, description="Wide tables: check the features in groups of this many "
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Wide tables: check the features in groups of this many "
         "columns, one mapped task per group (dynamic task mapping); null checks all in one task.",
     )
 
@@ -506,6 +746,18 @@ class PipelineConfig(_Section):
     deploy: _Reserved = Field(default_factory=_Reserved, description="Reserved for deployment settings.")
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift checks and drift-triggered retraining.")
     cost: _Reserved = Field(default_factory=_Reserved, description="Reserved for cost report settings.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_templates(cls, data: Any) -> Any:
+        found = list(find_templates(data))
+        if found:
+            path, message = found[0]
+            if len(found) > 1:
+                others = ", ".join(p for p, _ in found[1:6]) + (", ..." if len(found) > 6 else "")
+                message += f"; {len(found) - 1} more value(s) of this config hold templates too: {others}"
+            raise FieldProblem(path, message)
+        return data
 
     @field_validator("model")
     @classmethod
@@ -568,6 +820,11 @@ class PipelineConfig(_Section):
             raise FieldProblem(
                 "training.stratify",
                 "stratify: true applies to classification only; remove it (or set false) for regression",
+            )
+        if self.task == "regression" and self.data.positive_class is not None:
+            raise FieldProblem(
+                "data.positive_class",
+                f"positive_class {self.data.positive_class!r} applies to classification only; remove it for regression",
             )
         features = self.data.features.all
         for col in self.drift.per_column:

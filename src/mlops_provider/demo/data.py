@@ -158,9 +158,7 @@ def _label(rng: np.random.Generator, f: dict[str, np.ndarray]) -> np.ndarray:
     return (rng.random(len(z)) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
 
 
-def _frame(
-    ids: np.ndarray, dates: np.ndarray, f: dict[str, np.ndarray], rng: np.random.Generator
-) -> pd.DataFrame:
+def _frame(ids: np.ndarray, dates: np.ndarray, f: dict[str, np.ndarray], rng: np.random.Generator) -> pd.DataFrame:
     df = pd.DataFrame({"customer_id": ids, "event_date": dates})
     for col in (*NUMERIC, *CATEGORICAL):
         df[col] = f[col]

@@ -85,15 +85,15 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> st
     reg = xcom.get("register")
     if reg:
         lines.append(f"Registered: {reg['name']} v{reg['version']} (MLflow run {reg['mlflow_run_id']})")
-    try:
-        champ = client.get_model_version_by_alias(MODEL, "champion")
-        prev = None
-        try:
-            prev = client.get_model_version_by_alias(MODEL, "previous_champion").version
-        except Exception:
-            pass
-        lines.append(f"Champion: {MODEL} v{champ.version}" + (f" (previous champion v{prev})" if prev else ""))
-    except Exception:
+    from mlops_provider.hooks.registry import ModelRegistry
+    from mlops_provider.naming import PREVIOUS_CHAMPION
+
+    registry = ModelRegistry(client)
+    champ = registry.champion(MODEL)
+    if champ is not None:
+        prev = registry.alias(MODEL, PREVIOUS_CHAMPION)
+        lines.append(f"Champion: {MODEL} v{champ}" + (f" (previous champion v{prev})" if prev else ""))
+    else:
         lines.append(f"Champion: none yet for {MODEL}")
     return "\n".join(lines)
 
@@ -122,7 +122,9 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
     from mlops_provider.demo import data
 
     client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
-    old = str(client.get_model_version_by_alias(MODEL, "champion").version)
+    from mlops_provider.hooks.registry import ModelRegistry
+
+    old = str(ModelRegistry(client).champion(MODEL))
     data.write_current(stack.home / "data", start=CLEAN_DAYS[0], days=3, drift_from=DRIFT_DAY)
     for dag in (f"{MODEL}_scoring", f"{MODEL}_drift"):
         stack.wait_for_dag(dag)
@@ -166,7 +168,7 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
         lines.append("Retraining was requested but no asset-triggered training run started within 15 minutes")
         return lines, False
     done = stack.wait_for_run(f"{MODEL}_training", asset_run["dag_run_id"], on_progress=_progress_printer())
-    new = str(client.get_model_version_by_alias(MODEL, "champion").version)
+    new = str(ModelRegistry(client).champion(MODEL))
     minutes = (datetime.fromisoformat(done["end_date"]) - detected).total_seconds() / 60
     shift = check["prediction"]["mean_shift"]
     if done["state"] == "success" and new != old:

@@ -111,6 +111,11 @@ class Stack:
         if not self.password_file.exists():
             self.password_file.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
         self.airflow("db", "migrate", timeout=600)
+        if not (self.home / "mlflow.db").exists():
+            # The one place a store is created on purpose: the connection itself never creates a missing one.
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=self.mlflow_uri, registry_uri=self.mlflow_uri).search_experiments(max_results=1)
 
     def password(self) -> str:
         return str(json.loads(self.password_file.read_text())[ADMIN_USER])

@@ -32,7 +32,13 @@ def _configs_dir(caller_file: str | Path, configs_dir: str | Path | None) -> Pat
 
 
 def _load(caller_file: str | Path, configs_dir: str | Path | None) -> LoadResult:
-    return load_folder(_configs_dir(caller_file, configs_dir), allowed_estimator_modules=_allowed_estimator_modules())
+    from mlops_provider import settings
+
+    return load_folder(
+        _configs_dir(caller_file, configs_dir),
+        allowed_estimator_modules=_allowed_estimator_modules(),
+        allowed_data_roots=settings.allowed_data_roots(),
+    )
 
 
 def load_dags(namespace: MutableMapping[str, Any], configs_dir: str | Path | None = None) -> list[str]:

@@ -12,6 +12,14 @@ Connection fields:
 * ``login`` + ``password``: HTTP Basic credentials for a tracking server (MLflow's ``basic-auth`` app
   or a proxy in front of the server).
 * ``password`` without ``login``, or extra ``token``: a bearer token (``Authorization: Bearer ...``).
+* extra ``lock_uri``: what serializes alias moves of a model across workers (see
+  :func:`mlops_provider.hooks.registry.alias_lock`): a shared folder or a PostgreSQL/MySQL URL. Default: a
+  folder next to a SQLite store, or an advisory lock in a PostgreSQL/MySQL store. Required with a tracking
+  server (``http(s)://``): without it champion is never moved.
+* extra ``create_if_missing``: ``true`` lets a ``sqlite:///`` store that does not exist be created (a
+  first start). Without it a missing SQLite file is an error: a registry that vanished (moved, deleted, a
+  typo in the path) is never silently replaced by an empty one, which would have no champion to compare
+  with and promote whatever comes first.
 
 Credentials apply to http(s) tracking URIs only; for other stores they are ignored (a PostgreSQL URI
 carries its own). :meth:`MlflowHook.get_conn` applies them for the current process, like the tracking
@@ -29,7 +37,25 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow.tracking import MlflowClient
+
+    from mlops_provider.hooks.registry import ModelRegistry
+
+
+def _mask_url_passwords(*uris: str | None) -> None:
+    """Register passwords written inside URIs (``http://user:pw@host``, ``postgresql://u:pw@db``) with
+    Airflow's secret masker, so MLflow or database errors that echo the URI never show them in logs."""
+    from airflow.sdk.log import mask_secret
+
+    for uri in uris:
+        if uri and "@" in uri:
+            try:
+                password = urlsplit(uri).password
+            except ValueError:
+                continue
+            if password:
+                mask_secret(password)
 
 
 class MlflowHook(BaseHook):
@@ -55,8 +81,7 @@ class MlflowHook(BaseHook):
             "placeholders": {
                 "login": "empty for a bearer token",
                 "password": "password, or a bearer token when the username is empty",
-                "extra": '{"tracking_uri": "sqlite:////opt/mlops/mlflow.db", '
-                '"artifact_root": "/opt/mlops/artifacts"}',
+                "extra": '{"tracking_uri": "sqlite:////opt/mlops/mlflow.db", "artifact_root": "/opt/mlops/artifacts"}',
             },
         }
 
@@ -74,6 +99,7 @@ class MlflowHook(BaseHook):
             scheme = conn.schema or "http"
             port = f":{conn.port}" if conn.port else ""
             tracking_uri = f"{scheme}://{conn.host}{port}"
+        _mask_url_passwords(tracking_uri, extra.get("registry_uri"), extra.get("lock_uri"))
         return {
             "tracking_uri": tracking_uri,
             "registry_uri": extra.get("registry_uri") or tracking_uri,
@@ -81,6 +107,8 @@ class MlflowHook(BaseHook):
             "login": conn.login or None,
             "password": conn.password or None,
             "token": extra.get("token") or None,
+            "lock_uri": extra.get("lock_uri") or None,
+            "create_if_missing": str(extra.get("create_if_missing", "")).lower() in ("true", "1", "yes"),
         }
 
     @property
@@ -131,6 +159,7 @@ class MlflowHook(BaseHook):
 
         from mlops_provider.hooks import mlflow_auth
 
+        self._check_store()
         authorization = self._authorization
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
@@ -138,6 +167,30 @@ class MlflowHook(BaseHook):
             mlflow_auth.ensure_registered()
         mlflow_auth.set_credentials(self.tracking_uri, authorization)
         return self._client
+
+    def _check_store(self) -> None:
+        """Refuse a SQLite tracking or registry store whose file is not there (unless creating it is allowed)."""
+        from mlops_provider.hooks.registry import RegistryStoreMissing, sqlite_path
+
+        if self._conn_settings["create_if_missing"]:
+            return
+        for kind, uri in (("tracking", self.tracking_uri), ("registry", self.registry_uri)):
+            path = sqlite_path(uri)
+            if path is not None and not path.is_file():
+                raise RegistryStoreMissing(
+                    f"MLflow {kind} store {path} of connection {self.mlflow_conn_id!r} does not exist. "
+                    "Refusing to start an empty registry in its place (it would have no champion to compare "
+                    "with). Restore or move the file back, or fix the path in the connection; to create a new "
+                    'store on purpose, set extra "create_if_missing": true for the first run'
+                )
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """The registry of this connection: alias lookups, serialized crash-safe promotion, history."""
+        from mlops_provider.hooks.registry import ModelRegistry, alias_lock
+
+        client = self.get_conn()
+        return ModelRegistry(client, alias_lock(self.registry_uri, self._conn_settings["lock_uri"]))
 
     @cached_property
     def _client(self) -> MlflowClient:
@@ -159,6 +212,19 @@ class MlflowHook(BaseHook):
             if found is None:
                 raise
             return str(found.experiment_id)
+
+    def load_holdout(self, run_id: str) -> pd.DataFrame:
+        """The holdout rows training run ``run_id`` logged (what its gates scored)."""
+        import mlflow
+        import pandas as pd
+
+        from mlops_provider.naming import HOLDOUT_ARTIFACT
+
+        self.get_conn()
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"runs:/{run_id}/{HOLDOUT_ARTIFACT}", tracking_uri=self.tracking_uri
+        )
+        return pd.read_parquet(local)
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -2,16 +2,41 @@
 
 Without a Slack connection nothing is lost: the alert goes to the task log and is appended as one JSON
 line to the outbox file (``[mlops] outbox_path``, default ``$AIRFLOW_HOME/mlops_outbox.jsonl``).
+
+Every alert text is masked before it goes anywhere (:func:`mask_text`): secrets Airflow's secrets masker
+knows of (connection passwords and sensitive extras, registered when a task fetches a connection) become
+``***``, and so does the password part of any URL written with credentials (``scheme://user:pw@host``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseNotifier
+
+#: ``scheme://user:password@`` in free text: group 1 keeps everything up to the password.
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/]*@")
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every secret the secrets masker knows of, and every password written in a URL, as ``***``.
+
+    Both maskers are asked: the task SDK's (what a task registers secrets with, e.g. the password of a
+    connection it fetched) and Airflow core's (the dag-processor's and scheduler's processes). Neither is
+    needed for the URL rule, which holds even for credentials nobody registered.
+    """
+    from importlib import import_module
+
+    for module in ("airflow.sdk._shared.secrets_masker", "airflow._shared.secrets_masker"):
+        try:
+            text = str(import_module(module).redact(text))
+        except Exception:  # pragma: no cover - a masker this Airflow does not have
+            continue
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def failure_text(context: Any, model: str) -> str:
@@ -44,9 +69,7 @@ class AlertNotifier(BaseNotifier):
 
     template_fields: Sequence[str] = ("text",)
 
-    def __init__(
-        self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None
-    ) -> None:
+    def __init__(self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None) -> None:
         super().__init__()
         self.model = model
         self.slack_conn_id = slack_conn_id
@@ -64,7 +87,8 @@ class AlertNotifier(BaseNotifier):
         return True
 
     def deliver(self, text: str) -> str:
-        """Send ``text``; returns where it went (``slack:<conn>`` or ``outbox:<path>``)."""
+        """Send ``text``, masked (:func:`mask_text`); returns where it went (``slack:<conn>`` or ``outbox:<path>``)."""
+        text = mask_text(text)
         self.log.warning("MLOps alert for %s:\n%s", self.model, text)
         if self._slack_available():
             from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook

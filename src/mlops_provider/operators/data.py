@@ -156,12 +156,12 @@ class ValidateDataOperator(MlopsBaseOperator):
         return str(run.info.run_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops_provider import settings
         from mlops_provider.datasets import take_snapshot
+        from mlops_provider.paths import DataRoots
 
         cfg = self.pipeline
-        snap, df = take_snapshot(
-            cfg, data_root=settings.data_root(), snapshot_root=self.snapshot_root(), storage=self.storage
+        snap, df = take_snapshot(  # reads only inside the data roots; a path out of them fails, not retried
+            cfg, roots=DataRoots.from_settings(), snapshot_root=self.snapshot_root(), storage=self.storage
         )
         self.log.info(
             "Training window: %s rows from %s (%s files, %s..%s); snapshot %s",

@@ -55,6 +55,14 @@ def served_features(log: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return log.rename(columns={f"feature.{c}": c for c in columns})
 
 
+def _prediction_text(main: str | None, shift: float, results: Sequence[Any]) -> str:
+    """How the predictions moved, in words: the mean shift of the main numeric prediction column, and the
+    per-column verdicts (predicted class distribution, class probabilities)."""
+    parts = [f"{c.column} {c.method} {c.score:.3f}{' DRIFT' if c.drifted else ''}" for c in results]
+    head = f"prediction {main} mean shifted {shift:+.1%}" if main else "predictions"
+    return f"{head} ({'; '.join(parts)})"
+
+
 def window_dates(ds: str, days: int) -> list[str]:
     end = date.fromisoformat(ds)
     return [(end - timedelta(days=i)).isoformat() for i in range(days - 1, -1, -1)]
@@ -86,14 +94,15 @@ class DriftCheckOperator(MlopsBaseOperator):
 
         import pandas as pd
 
-        from mlops_provider import settings
         from mlops_provider.datasets import resolve_source
         from mlops_provider.operators.scoring import prediction_log_uri
+        from mlops_provider.paths import DataRoots
 
-        root = resolve_source(self.prediction_log, settings.data_root())
+        roots = DataRoots.from_settings()  # every file read must really lie inside the data roots (not retried)
+        root = resolve_source(self.prediction_log, roots, "scoring.output")
         frames, days = [], []
         for day in window_dates(ds, self.pipeline.drift.window_days):
-            uri = prediction_log_uri(root, day)
+            uri = resolve_source(prediction_log_uri(self.prediction_log, day), roots, "scoring.output")
             if self.storage.exists(uri):
                 frames.append(pd.read_parquet(io.BytesIO(self.storage.read_bytes(uri))))
                 days.append(day)
@@ -112,27 +121,23 @@ class DriftCheckOperator(MlopsBaseOperator):
         record = lineage.from_tags(client.get_model_version(self.model_name, version).tags or {})
         return read_snapshot(record["data_snapshot"], record["data_sha256"], self.storage)
 
-    def _holdout_scores(self, client: Any, version: str) -> pd.DataFrame:
-        """The champion's holdout, with the champion's scores on it (the prediction baseline)."""
+    def _holdout_scores(self, client: Any, version: str) -> tuple[pd.DataFrame, list[str], list[str]]:
+        """The champion's predictions on its holdout, in the prediction log's columns (the prediction
+        baseline), and which of those columns drift compares: (frame, numeric, categorical)."""
         import mlflow
         import pandas as pd
 
-        from mlops_provider.modeling import features_frame, predict_scores
-        from mlops_provider.operators.training import HOLDOUT_ARTIFACT
+        from mlops_provider.modeling import drift_columns, features_frame, predict, prediction_columns
 
         mv = client.get_model_version(self.model_name, version)
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"runs:/{mv.run_id}/{HOLDOUT_ARTIFACT}", tracking_uri=self.mlflow_hook.tracking_uri
-        )
-        holdout = pd.read_parquet(local)
+        holdout = self.mlflow_hook.load_holdout(mv.run_id)
         model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
-        pred, score = predict_scores(model, features_frame(holdout, self.pipeline), self.pipeline.task)
-        return holdout.assign(score=score if score is not None else pred.astype("float64"))
+        p = predict(model, features_frame(holdout, self.pipeline), self.pipeline.task)
+        numeric, categorical = drift_columns(p.labels, p.classes, p.proba is not None)
+        return pd.DataFrame(prediction_columns(p, self.pipeline.task)), numeric, categorical
 
     def _champion(self, client: Any) -> str:
-        from mlops_provider.operators.registry import CHAMPION, current_alias
-
-        version = current_alias(client, self.model_name, CHAMPION)
+        version = self.mlflow_hook.registry.champion(self.model_name)
         if version is None:
             raise AirflowFailException(
                 f"{self.model_name} has no champion; there is no reference to check drift against yet"
@@ -268,7 +273,14 @@ class DriftCheckOperator(MlopsBaseOperator):
         if len(log) < cfg.drift.min_rows:
             raise AirflowSkipException(f"only {len(log)} scored rows in {days}; drift needs >= {cfg.drift.min_rows}")
         snapshot = self._snapshot(client, version)
-        holdout = self._holdout_scores(client, version)
+        holdout, pred_numeric, pred_categorical = self._holdout_scores(client, version)
+        pred_columns = [*pred_categorical, *pred_numeric]
+        absent = [c for c in pred_columns if c not in log.columns]
+        if absent:
+            raise AirflowFailException(
+                f"the prediction log lacks column(s) {', '.join(absent)} that champion v{version}'s predictions "
+                f"have; re-run {cfg.dag_id('scoring')} for {', '.join(days)} with the current champion"
+            )
         columns = cfg.data.features.all
         if self.feature_results is None:
             features = self._feature_drift(snapshot, log, columns)
@@ -281,22 +293,30 @@ class DriftCheckOperator(MlopsBaseOperator):
                     f"is now v{version}; re-run the DAG run so every group uses the same reference"
                 )
             features = merge_results(parts, cfg.drift.drift_share)
-        pred_cfg = {
-            "score": {
-                k: v
-                for k, v in (("method", cfg.drift.prediction_method), ("threshold", cfg.drift.prediction_threshold))
-                if v is not None
-            }
+        # Predictions: binary -> the positive-class score; multiclass -> the predicted class (categorical) and
+        # each class probability; regression -> the predicted value (see modeling.drift_columns).
+        settings = {
+            k: v
+            for k, v in (("method", cfg.drift.prediction_method), ("threshold", cfg.drift.prediction_threshold))
+            if v is not None
         }
-        prediction = compute_drift(
-            holdout[["score"]],
-            log[["score"]].astype("float64"),
-            ["score"],
-            [],
-            per_column=pred_cfg if pred_cfg["score"] else None,
-        ).columns[0]
-        ref_mean, cur_mean = float(holdout["score"].mean()), float(log["score"].astype("float64").mean())
-        shift = (cur_mean - ref_mean) / ref_mean if ref_mean else 0.0
+        current = log[pred_columns].copy()
+        for c in pred_numeric:
+            current[c] = current[c].astype("float64")
+        prediction_results = compute_drift(
+            holdout[pred_columns],
+            current,
+            pred_numeric,
+            pred_categorical,
+            # drift.prediction_method/threshold are for numeric prediction columns; the predicted class of a
+            # multiclass model uses the default categorical method
+            per_column={c: settings for c in pred_numeric} if settings else None,
+        ).columns
+        prediction = next((c for c in prediction_results if c.column == "prediction"), prediction_results[0])
+        main = pred_numeric[0] if pred_numeric and not pred_categorical else None
+        ref_mean = float(holdout[main].astype("float64").mean()) if main else None
+        cur_mean = float(current[main].mean()) if main else None
+        shift = (cur_mean - ref_mean) / ref_mean if main and ref_mean else 0.0
 
         # Evidently renders the report people look at, on a deterministic sample of each side.
         n = cfg.drift.report_rows
@@ -317,6 +337,7 @@ class DriftCheckOperator(MlopsBaseOperator):
                 {
                     "drift_share": features.drift_share,
                     "prediction_drift_score": prediction.score,
+                    **{f"prediction_drift_score.{c.column}": c.score for c in prediction_results},
                     "prediction_mean_shift": shift,
                     "rows_current": len(log),
                     **{f"drift_score.{c.column}": c.score for c in features.columns},
@@ -340,8 +361,8 @@ class DriftCheckOperator(MlopsBaseOperator):
         summary = (
             f"{self.model_name}: {len(features.drifted_columns)} of {len(features.columns)} features drifted "
             f"(share {features.drift_share:.0%}, threshold {cfg.drift.drift_share:.0%}: "
-            f"{'DRIFT' if features.dataset_drift else 'no dataset drift'}); prediction score mean shifted "
-            f"{shift:+.1%} from the champion v{version} baseline ({prediction.method} {prediction.score:.3f}); "
+            f"{'DRIFT' if features.dataset_drift else 'no dataset drift'}); "
+            f"{_prediction_text(main, shift, prediction_results)} from the champion v{version} baseline; "
             f"{decision['reason']}"
         )
         self.log.info("%s. Report: %s", summary, report_uri)
@@ -366,6 +387,7 @@ class DriftCheckOperator(MlopsBaseOperator):
                 "mean_current": cur_mean,
                 "mean_shift": shift,
             },
+            "prediction_columns": [c.__dict__ for c in prediction_results],
             "report_uri": report_uri,
             "decision": decision,
             "summary": summary,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from mlops_provider.config import PipelineConfig
+    from mlops_provider.modeling import Labels
 
 
 class GateFailed(AirflowFailException):
@@ -31,28 +32,65 @@ class GateResult:
     passed: bool
     severity: str
     detail: str
+    skipped: bool = False  # not evaluated (no champion yet, or a metric not available with if_unavailable: skip)
 
     def line(self) -> str:
+        if self.skipped:  # the detail says so: "skipped: no champion yet ...", "SKIPPED (if_unavailable: skip): ..."
+            return f"{self.gate} {self.detail}"
         verdict = "passed" if self.passed else ("FAILED" if self.severity == "fail" else "warning")
         return f"{self.gate} {verdict}: {self.detail}"
+
+
+def _unavailable(
+    gate: str, threshold: float | None, severity: str, if_unavailable: str, what: str, required: str
+) -> GateResult:
+    """A gate whose metric cannot be computed: failed (default), or skipped when the config says so."""
+    if if_unavailable == "skip":
+        return GateResult(
+            gate, None, threshold, "skipped", True, severity, f"SKIPPED (if_unavailable: skip): {what}", True
+        )
+    return GateResult(
+        gate,
+        None,
+        threshold,
+        "unavailable",
+        False,
+        severity,
+        f"{what}; required {required} (set if_unavailable: skip on this gate to skip it instead)",
+    )
 
 
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def metric_gates(config: PipelineConfig, metrics: Mapping[str, float]) -> list[GateResult]:
+def metric_gates(
+    config: PipelineConfig, metrics: Mapping[str, float], unavailable: Mapping[str, str] | None = None
+) -> list[GateResult]:
     out = []
     for g in config.gates.metrics:
         value = metrics.get(g.metric)
-        ok = value is not None and value == value
-        if ok and g.min is not None:
-            ok = value >= g.min  # type: ignore[operator]
-        if ok and g.max is not None:
-            ok = value <= g.max  # type: ignore[operator]
         bounds = " and ".join(
             b for b in (f">= {g.min}" if g.min is not None else "", f"<= {g.max}" if g.max is not None else "") if b
         )
+        if value is None or value != value:
+            reason = (unavailable or {}).get(g.metric, "it was not computed")
+            out.append(
+                _unavailable(
+                    f"metric.{g.metric}",
+                    g.min if g.min is not None else g.max,
+                    g.severity,
+                    g.if_unavailable,
+                    f"holdout {g.metric} not available: {reason}",
+                    bounds,
+                )
+            )
+            continue
+        ok = True
+        if g.min is not None:
+            ok = value >= g.min
+        if ok and g.max is not None:
+            ok = value <= g.max
         out.append(
             GateResult(
                 gate=f"metric.{g.metric}",
@@ -69,10 +107,11 @@ def metric_gates(config: PipelineConfig, metrics: Mapping[str, float]) -> list[G
 
 def champion_gate(
     config: PipelineConfig,
-    challenger: float,
+    challenger: float | None,
     champion: float | None,
     champion_version: str | None,
     error: str | None = None,
+    challenger_unavailable: str | None = None,
 ) -> GateResult | None:
     from mlops_provider.modeling import higher_is_better
 
@@ -89,6 +128,25 @@ def champion_gate(
             True,
             g.severity,
             f"skipped: no champion yet, so nothing to compare against (challenger {_fmt(challenger)})",
+            True,
+        )
+    if challenger is None:
+        return _unavailable(
+            f"champion.{name}",
+            g.max_drop,
+            g.severity,
+            g.if_unavailable,
+            f"challenger {name} not available: {challenger_unavailable or 'it was not computed'}",
+            f"a drop of at most {g.max_drop} against champion v{champion_version}",
+        )
+    if error is not None and error.startswith("not available: "):
+        return _unavailable(
+            f"champion.{name}",
+            g.max_drop,
+            g.severity,
+            g.if_unavailable,
+            f"champion v{champion_version} {name} {error}",
+            f"a drop of at most {g.max_drop}",
         )
     if error is not None or champion is None:
         return GateResult(
@@ -113,6 +171,38 @@ def champion_gate(
         "on the same holdout: "
         f"drop {drop:+.4f}, allowed {g.max_drop}",
     )
+
+
+def compare_with_champion(
+    config: PipelineConfig,
+    holdout: pd.DataFrame,
+    challenger: float | None,
+    champion_version: str | None,
+    labels: Labels | None = None,
+    challenger_unavailable: str | None = None,
+) -> GateResult | None:
+    """The champion gate: champion ``champion_version`` (loaded by that version, never by alias, so the
+    alias cannot move in between) scored on the challenger's holdout, with the challenger's ``labels``
+    (same classes and positive class, so both sides use one metric definition). None when no champion
+    gate is set."""
+    import mlflow
+
+    from mlops_provider.modeling import evaluation
+
+    if config.gates.champion is None:
+        return None
+    name = config.gates.champion.metric or config.primary_metric
+    champ_value, error = None, None
+    if champion_version is not None:
+        try:
+            champ = mlflow.sklearn.load_model(f"models:/{config.model}/{champion_version}")
+            values, unavailable = evaluation(champ, holdout, config, labels)
+            champ_value = values.get(name)
+            if champ_value is None:
+                error = f"not available: {unavailable.get(name, 'it was not computed')}"
+        except Exception as exc:  # a champion that cannot score this data cannot be compared
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return champion_gate(config, challenger, champ_value, champion_version, error, challenger_unavailable)
 
 
 def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[GateResult]:
@@ -168,25 +258,40 @@ def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[G
 
 
 def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) -> list[GateResult]:
-    from mlops_provider.modeling import features_frame, metric, predict_scores
+    from mlops_provider.modeling import MetricUnavailable, features_frame, metric, predict
 
     out: list[GateResult] = []
     if not config.gates.fairness:
         return out
-    pred_all, score_all = predict_scores(model, features_frame(holdout, config), config.task)
+    # one prediction pass, the model's own classes and positive class: the same metric definitions as training
+    p_all = predict(model, features_frame(holdout, config), config.task)
     y_all = holdout[config.data.target].to_numpy()
     for g in config.gates.fairness:
         per_group: dict[str, float] = {}
         small = []
+        not_available: dict[str, str] = {}
         for value, idx in holdout.groupby(g.slice, dropna=False, sort=True).indices.items():
             if len(idx) < g.min_rows:
                 small.append(str(value))
                 continue
-            score = score_all[idx] if score_all is not None else None
-            m = metric(g.metric, y_all[idx], pred_all[idx], score)
-            if m == m:
-                per_group[str(value)] = m
+            try:
+                per_group[str(value)] = metric(g.metric, y_all[idx], p_all.subset(idx))
+            except MetricUnavailable as exc:
+                not_available[str(value)] = str(exc)
         name = f"fairness.{g.slice}.{g.metric}"
+        if len(per_group) < 2 and not_available:
+            reasons = "; ".join(f"{g.slice}={k}: {v}" for k, v in not_available.items())
+            out.append(
+                _unavailable(
+                    name,
+                    g.max_gap,
+                    g.severity,
+                    g.if_unavailable,
+                    f"{g.metric} not available for enough groups of '{g.slice}' ({reasons})",
+                    f"a gap of at most {g.max_gap}",
+                )
+            )
+            continue
         if len(per_group) < 2:
             out.append(
                 GateResult(
@@ -237,42 +342,30 @@ class EvaluateGatesOperator(MlopsBaseOperator):
         super().__init__(**kwargs)
         self.training = training
 
-    def _champion(self, client: Any) -> str | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return str(client.get_model_version_by_alias(self.model_name, "champion").version)
-        except MlflowException:
-            return None
-
     def execute(self, context: Context) -> dict[str, Any]:
         import mlflow
-        import pandas as pd
-
-        from mlops_provider.modeling import evaluate
 
         cfg = self.pipeline
         tr = dict(self.training)
         run_id = tr["mlflow_run_id"]
-        client = self.mlflow_hook.get_conn()
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"runs:/{run_id}/{tr['holdout_artifact']}", tracking_uri=self.mlflow_hook.tracking_uri
-        )
-        holdout = pd.read_parquet(local)
+        holdout = self.mlflow_hook.load_holdout(run_id)
         model = mlflow.sklearn.load_model(tr["model_uri"])
         metrics = dict(tr["metrics"])
-        results = metric_gates(cfg, metrics)
-        champion_version = self._champion(client)
+        unavailable = dict(tr.get("unavailable_metrics") or {})
+        results = metric_gates(cfg, metrics, unavailable)
+        champion_version = self.mlflow_hook.registry.champion(self.model_name)
         if cfg.gates.champion is not None:
+            from mlops_provider.modeling import model_labels
+
             name = cfg.gates.champion.metric or cfg.primary_metric
-            champ_value, error = None, None
-            if champion_version is not None:
-                try:
-                    champ = mlflow.sklearn.load_model(f"models:/{self.model_name}@champion")
-                    champ_value = evaluate(champ, holdout, cfg)[name]
-                except Exception as exc:  # a champion that cannot score this data cannot be compared
-                    error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            gate = champion_gate(cfg, metrics[name], champ_value, champion_version, error)
+            gate = compare_with_champion(
+                cfg,
+                holdout,
+                metrics.get(name),
+                champion_version,
+                model_labels(model, cfg.task),
+                unavailable.get(name),
+            )
             if gate is not None:
                 results.append(gate)
         from mlops_provider.modeling import features_frame

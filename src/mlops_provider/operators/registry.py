@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.naming import GATES_CHAMPION_TAG, GATES_TAG, METRICS_TAG, TAG_PREFIX
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-PREVIOUS_CHAMPION = "previous_champion"
-PROMOTION_TAG = "mlops.promotion"
 
 
 class RegisterModelOperator(MlopsBaseOperator):
@@ -23,7 +18,8 @@ class RegisterModelOperator(MlopsBaseOperator):
 
     Idempotent: the version is looked up by the MLflow run id first, so a retried or cleared task
     returns the version its run already created. Tags are written in the same call that creates the
-    version, so no untagged version can be left behind.
+    version, so no untagged version can be left behind. Among them: the gate results and the champion
+    version the champion gate compared against, which promotion re-checks.
 
     :param training: output of :class:`TrainModelOperator` (templated).
     :param gates: output of :class:`EvaluateGatesOperator` (templated).
@@ -62,10 +58,11 @@ class RegisterModelOperator(MlopsBaseOperator):
             "airflow_dag_id": context["dag"].dag_id,
             "airflow_run_id": context["run_id"],
             "trigger": run_tags.get("mlops.trigger") or json.dumps(self.trigger_record(context)),
-            "gates": [
+            GATES_TAG.removeprefix(TAG_PREFIX): [
                 {k: r[k] for k in ("gate", "value", "threshold", "passed", "severity")}
                 for r in dict(self.gates)["results"]
             ],
+            GATES_CHAMPION_TAG.removeprefix(TAG_PREFIX): str(dict(self.gates).get("champion_version") or "none"),
             "mlflow_run_id": tr["mlflow_run_id"],
             "metrics": {k: round(v, 6) for k, v in tr["metrics"].items() if v == v},
         }
@@ -90,19 +87,30 @@ class RegisterModelOperator(MlopsBaseOperator):
             mv = mlflow.register_model(tr["model_uri"], self.model_name, tags=tags)
             version, created = str(mv.version), True
             self.log.info("Registered %s v%s from run %s", self.model_name, version, run_id)
-        client.set_registered_model_alias(self.model_name, CHALLENGER, version)
+        self.mlflow_hook.registry.set_challenger(self.model_name, version)
         return {"name": self.model_name, "version": version, "mlflow_run_id": run_id, "created": created}
 
 
 class PromoteModelOperator(MlopsBaseOperator):
     """Make a registered version the champion; the one it replaces becomes ``previous_champion``.
 
-    Appends a promotion record (from, to, when, why, run id) to the version's ``mlops.promotion`` tag.
-    Promoting the version that already is champion changes nothing.
+    The move goes through :meth:`ModelRegistry.promote <mlops_provider.hooks.registry.ModelRegistry.promote>`:
+    serialized with every other alias move of the model, crash-safe, and re-checked at the moment of the
+    move. The evidence is read from the version itself (tags ``mlops.gates`` and ``mlops.gates_champion``),
+    not from the run's XCom, so a cleared, retried or re-run task decides on what the registry holds:
+
+    * every ``fail`` gate must have passed;
+    * when the config has a champion gate and the champion is no longer the version the gates compared
+      against (another run promoted in between), the champion gate is evaluated again, now against the
+      current champion on this version's holdout; if it fails, nothing moves (:class:`PromotionRefused`).
+
+    A promotion record (from, to, when, why, evidence, run id) is appended to the version's
+    ``mlops.promotion`` tag. Promoting the version that already is champion changes nothing.
 
     :param registration: output of :class:`RegisterModelOperator` (templated).
     :param reason: why, recorded in the promotion history (templated).
-    :return: ``{"name", "champion", "previous_champion", "promoted"}``
+    :return: ``{"name", "champion", "previous_champion", "promoted", "evidence"}``
+    :raises PromotionRefused: the version's gates do not hold against the current champion.
     """
 
     template_fields: Sequence[str] = ("registration", "reason")
@@ -116,69 +124,79 @@ class PromoteModelOperator(MlopsBaseOperator):
         self.reason = reason
 
     def execute(self, context: Context) -> dict[str, Any]:
-        reg = dict(self.registration)
-        return promote(
-            self.mlflow_hook.get_conn(),
+        from mlops_provider.hooks.registry import PromotionRefused
+
+        reg = dict(self.registration or {})
+        if not reg.get("version"):
+            raise PromotionRefused(
+                f"nothing to promote: the register task of this run left no version of {self.model_name} "
+                "(its result is missing); run the register task first, or clear the run from evaluate_gates"
+            )
+        version = str(reg["version"])
+        promotion = self.mlflow_hook.registry.promote(
             self.model_name,
-            str(reg["version"]),
+            version,
             reason=self.reason,
             run_id=context["run_id"],
-            log=self.log,
+            check=lambda current: self.evidence_holds(version, current),
         )
+        out = promotion.as_dict()
+        out.pop("completed")
+        return out
+
+    def evidence_holds(self, version: str, current: str | None) -> str:
+        """Why ``version`` may replace champion ``current`` now, or :class:`PromotionRefused`."""
+        from mlops_provider.hooks.registry import PromotionRefused
+        from mlops_provider.operators.gates import compare_with_champion
+
+        cfg = self.pipeline
+        mv = self.mlflow_hook.get_conn().get_model_version(self.model_name, version)
+        tags = mv.tags or {}
+        if GATES_TAG not in tags:
+            raise PromotionRefused(
+                f"{self.model_name} v{version} has no gate results ({GATES_TAG} tag): it was not registered by "
+                f"the training pipeline, so nothing shows it passed its gates. Not promoted; champion stays "
+                f"{_v(current)}. Register it through {cfg.dag_id('training')}"
+            )
+        failed = [g for g in json.loads(tags[GATES_TAG]) if not g.get("passed") and g.get("severity") == "fail"]
+        if failed:
+            names = ", ".join(str(g.get("gate")) for g in failed)
+            raise PromotionRefused(
+                f"{self.model_name} v{version} failed gate(s) {names}. Not promoted; champion stays {_v(current)}"
+            )
+        if cfg.gates.champion is None:
+            return "gates passed; no champion gate configured"
+        if current is None:
+            return "gates passed; no champion to compare with"
+        compared = tags.get(GATES_CHAMPION_TAG)  # absent on versions registered before it was recorded
+        if compared == current:
+            return f"gates passed against v{current}, still champion"
+        before = "no champion" if compared == "none" else (f"v{compared}" if compared else "an unrecorded champion")
+        metric = cfg.gates.champion.metric or cfg.primary_metric
+        challenger = json.loads(tags.get(METRICS_TAG, "{}")).get(metric)
+        if challenger is None:
+            raise PromotionRefused(
+                f"{self.model_name} v{version} was gated against {before}, but champion is v{current} now, and "
+                f"its holdout {metric} is not recorded, so the champion gate cannot be evaluated again. Not "
+                f"promoted; champion stays v{current}. Train again to compare with v{current}"
+            )
+        holdout = self.mlflow_hook.load_holdout(str(mv.run_id))
+        gate = compare_with_champion(cfg, holdout, float(challenger), current)
+        assert gate is not None  # a champion gate is configured
+        if not gate.passed and gate.severity == "fail":
+            raise PromotionRefused(
+                f"{self.model_name} v{version} was gated against {before}, but champion is v{current} now. "
+                f"The champion gate, evaluated again against v{current}: {gate.line()}. Not promoted; champion "
+                f"stays v{current}. A newer training run compares with v{current} on its own"
+            )
+        self.log.warning(
+            "Champion changed since v%s's gates ran (they compared against %s); evaluated again: %s",
+            version,
+            before,
+            gate.line(),
+        )
+        return f"champion gate evaluated again against v{current} at promotion ({before} when gated): {gate.detail}"
 
 
-def current_alias(client: Any, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
-
-
-def promotion_history(client: Any, name: str) -> list[dict[str, Any]]:
-    """Every promotion of ``name``, oldest first, from the versions' ``mlops.promotion`` tags."""
-    history: list[dict[str, Any]] = []
-    for mv in client.search_model_versions(f"name = '{name}'"):
-        text = (mv.tags or {}).get(PROMOTION_TAG)
-        if text:
-            history.extend(json.loads(text))
-    return sorted(history, key=lambda h: h["at"])
-
-
-def promote(client: Any, name: str, version: str, *, reason: str, run_id: str | None, log: Any) -> dict[str, Any]:
-    """Move ``champion`` to ``version`` (``previous_champion`` to the old one) and record why."""
-    old = current_alias(client, name, CHAMPION)
-    if old == version:
-        log.info("%s v%s is already champion; nothing to do", name, version)
-        return {
-            "name": name,
-            "champion": version,
-            "previous_champion": current_alias(client, name, PREVIOUS_CHAMPION),
-            "promoted": False,
-        }
-    if old is not None:
-        client.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
-    client.set_registered_model_alias(name, CHAMPION, version)
-    mv = client.get_model_version(name, version)
-    history = json.loads((mv.tags or {}).get(PROMOTION_TAG, "[]"))
-    history.append(
-        {
-            "from": old,
-            "to": version,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "reason": reason,
-            "run_id": run_id,
-        }
-    )
-    client.set_model_version_tag(name, version, PROMOTION_TAG, json.dumps(history))
-    if current_alias(client, name, CHALLENGER) == version:
-        client.delete_registered_model_alias(name, CHALLENGER)
-    log.info(
-        "Promoted %s v%s to champion (previous champion: %s) because %s",
-        name,
-        version,
-        f"v{old}" if old else "none",
-        reason,
-    )
-    return {"name": name, "champion": version, "previous_champion": old, "promoted": True}
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "unset"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlops_provider.naming import HOLDOUT_ARTIFACT
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 DATASET_DIGEST_CHARS = 16  # MLflow keeps a dataset digest of at most 36 characters
 
 
@@ -20,8 +23,16 @@ class TrainModelOperator(MlopsBaseOperator):
 
     :param dataset: the output of :class:`ValidateDataOperator` (templated; an ``XComArg`` in factories):
         needs ``mlflow_run_id``, ``snapshot_uri`` and ``data_sha256``.
-    :return: ``{"mlflow_run_id", "model_uri", "model_id", "metrics", "primary_metric", "snapshot_uri", "data_sha256",
-        "rows", "train_rows", "holdout_rows", "holdout_artifact", "fit_seconds", "seed"}``
+    The kind of target (``binary``, ``multiclass`` or ``regression``) is decided from the labels and recorded
+    (MLflow tags ``mlops.target_kind``, ``mlops.classes``, ``mlops.positive_class``). The positive class of a
+    binary target is ``data.positive_class``, else inferred (the yes-like label, else the minority class) and
+    logged; it is stored on the fitted pipeline so gates, scoring and drift use the same one. Metrics that
+    cannot be computed are absent from ``metrics`` and listed with the reason in ``unavailable_metrics``
+    (never NaN). A failed attempt marks its MLflow run FAILED.
+
+    :return: ``{"mlflow_run_id", "model_uri", "model_id", "metrics", "unavailable_metrics", "primary_metric",
+        "target_kind", "classes", "positive_class", "snapshot_uri", "data_sha256", "rows", "train_rows",
+        "holdout_rows", "holdout_artifact", "fit_seconds", "seed"}``
     """
 
     template_fields: Sequence[str] = ("dataset",)
@@ -32,6 +43,18 @@ class TrainModelOperator(MlopsBaseOperator):
         self.dataset = dataset
 
     def execute(self, context: Context) -> dict[str, Any]:
+        run_id = dict(self.dataset)["mlflow_run_id"]
+        try:
+            return self._train(run_id)
+        except BaseException:
+            # a failed attempt never leaves its MLflow run RUNNING (a retry resumes the same run)
+            try:
+                self.mlflow_hook.get_conn().set_terminated(run_id, status="FAILED")
+            except Exception as exc:  # pragma: no cover - the original error matters more
+                self.log.warning("Could not mark MLflow run %s FAILED: %s", run_id, exc)
+            raise
+
+    def _train(self, run_id: str) -> dict[str, Any]:
         import io
 
         import mlflow
@@ -39,11 +62,26 @@ class TrainModelOperator(MlopsBaseOperator):
 
         from mlops_provider.datasets import read_snapshot
         from mlops_provider.lineage import model_requirements
-        from mlops_provider.modeling import build_pipeline, evaluate, features_frame, split, trusted_types
+        from mlops_provider.modeling import (
+            LabelError,
+            attach_labels,
+            build_pipeline,
+            evaluation,
+            features_frame,
+            resolve_labels,
+            split,
+            trusted_types,
+        )
 
         cfg = self.pipeline
         ds = dict(self.dataset)
         df = read_snapshot(ds["snapshot_uri"], ds["data_sha256"], self.storage)
+        try:
+            labels = resolve_labels(df[cfg.data.target], cfg)
+        except LabelError as exc:
+            raise AirflowFailException(f"{cfg.model}: {exc}") from None  # the data or config must change first
+        if labels.kind != "regression":
+            self.log.info("Target %r: %s", cfg.data.target, labels.describe())
         train_df, holdout = split(df, cfg)
         pipe = build_pipeline(cfg, self.allowed_estimator_modules())
         X_train = features_frame(train_df, cfg)
@@ -51,7 +89,8 @@ class TrainModelOperator(MlopsBaseOperator):
         started = time.perf_counter()
         pipe.fit(X_train, y_train)
         fit_seconds = time.perf_counter() - started
-        metrics = evaluate(pipe, holdout, cfg)
+        attach_labels(pipe, labels)
+        metrics, unavailable = evaluation(pipe, holdout, cfg, labels)
         self.log.info(
             "Trained %s on %s rows in %.1f s; holdout %s",
             cfg.training.estimator.class_,
@@ -59,7 +98,8 @@ class TrainModelOperator(MlopsBaseOperator):
             fit_seconds,
             ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
         )
-        run_id = ds["mlflow_run_id"]
+        for name, reason in unavailable.items():
+            self.log.warning("Holdout %s not available: %s", name, reason)
         with self.mlflow_run(run_id):
             mlflow.log_params(
                 {
@@ -73,7 +113,16 @@ class TrainModelOperator(MlopsBaseOperator):
                     "window_days": cfg.data.window_days,
                 }
             )
-            mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items() if v == v})
+            mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+            mlflow.set_tags(
+                {
+                    "mlops.target_kind": labels.kind,
+                    **({"mlops.classes": json.dumps(list(labels.classes))} if labels.classes else {}),
+                    **({"mlops.positive_class": str(labels.positive)} if labels.positive is not None else {}),
+                }
+            )
+            if unavailable:
+                mlflow.log_dict(unavailable, "metrics_unavailable.json")
             mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train_df), "holdout_rows": len(holdout)})
             dataset = mlflow.data.from_pandas(
                 df,
@@ -102,7 +151,11 @@ class TrainModelOperator(MlopsBaseOperator):
             "model_uri": info.model_uri,
             "model_id": getattr(info, "model_id", None),
             "metrics": metrics,
+            "unavailable_metrics": unavailable,
             "primary_metric": cfg.primary_metric,
+            "target_kind": labels.kind,
+            "classes": list(labels.classes),
+            "positive_class": labels.positive,
             "snapshot_uri": ds["snapshot_uri"],
             "data_sha256": ds["data_sha256"],
             "rows": len(df),

@@ -103,8 +103,7 @@ def test_dates_are_read_by_the_schema_not_the_yaml_loader(write, churn_text):
 def test_anchors_and_merge_keys_still_work(write, churn_text):
     text = churn_text.replace(
         "    - {metric: roc_auc, min: 0.75}\n    - {metric: recall, min: 0.30, severity: warn}\n",
-        "    - &auc {metric: roc_auc, min: 0.75, severity: warn}\n"
-        "    - {<<: *auc, metric: recall, min: 0.3}\n",
+        "    - &auc {metric: roc_auc, min: 0.75, severity: warn}\n    - {<<: *auc, metric: recall, min: 0.3}\n",
     )
     config = load_config(write("churn.yaml", text))
     recall = config.gates.metrics[1]
@@ -114,9 +113,7 @@ def test_anchors_and_merge_keys_still_work(write, churn_text):
 def test_load_folder_returns_good_configs_and_collects_errors(write, churn_text):
     write("defaults.yaml", DEFAULTS)
     good = write("churn.yaml", churn_text)
-    bad = write(
-        "fraud.yaml", churn_text.replace("model: churn", "model: fraud").replace("seed: 42", "seed: x")
-    )
+    bad = write("fraud.yaml", churn_text.replace("model: churn", "model: fraud").replace("seed: 42", "seed: x"))
     result = load_folder(good.parent)
     assert list(result.configs) == [str(good)]
     assert result.configs[str(good)].model == "churn"
@@ -195,3 +192,134 @@ def test_config_sha256_covers_values_inherited_from_defaults(write, churn_text):
     digest = config_sha256(load_config(path))
     write("defaults.yaml", "airflow:\n  retries: 2\n")
     assert config_sha256(load_config(path)) != digest
+
+
+# -- limits: file size, nesting, aliases ------------------------------------------------------------
+
+
+def test_alias_bomb_is_rejected_quickly_at_the_alias_that_crosses_the_limit(write, churn_text):
+    import time
+
+    lines = ["x-lol:", "  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 12)]  # 10**12 values
+    path = write("bomb.yaml", churn_text + "\n".join(lines) + "\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert time.perf_counter() - started < 0.5
+    (problem,) = info.value.problems
+    first = len(churn_text.splitlines()) + 1
+    assert problem.line == first + 4 and problem.path == "x-lol.a3[7]"  # the 8th alias of a3 crosses 10,000
+    assert f"the alias *a2 repeats the 1,111 values of &a2 (line {first + 3})" in problem.message
+    assert "write the values out, or move values several models share to defaults.yaml" in problem.message
+
+
+def test_alias_inside_its_own_anchor_is_rejected(write, churn_text):
+    text = churn_text.replace("params: {max_iter: 150,", "params: {loop: &me [1, *me], max_iter: 150,")
+    with pytest.raises(ConfigError) as info:
+        load_config(write("churn.yaml", text))
+    (problem,) = info.value.problems
+    assert problem.path == "training.estimator.params.loop[1]"
+    assert "the alias *me is inside the value of its own anchor &me" in problem.message
+
+
+def test_ordinary_anchors_aliases_and_merge_keys_of_a_big_real_config_pass(write, churn_text):
+    shared = "  - expect_column_values_to_not_be_null: &nn {column: customer_id, mostly: 0.99}\n"
+    shared += "".join(f"  - expect_column_values_to_not_be_null: {{<<: *nn, column: c{i}}}\n" for i in range(300))
+    config = load_config(write("churn.yaml", churn_text.replace("expectations:\n", "expectations:\n" + shared, 1)))
+    assert len(config.expectations) == 8 + 301
+    assert config.expectations[300] == {"expect_column_values_to_not_be_null": {"column": "c299", "mostly": 0.99}}
+
+
+def test_too_many_values_without_aliases_is_rejected(write, churn_text):
+    big = (
+        "  - expect_column_values_to_be_in_set: {column: plan, value_set: ["
+        + ", ".join(str(i) for i in range(10_001))
+        + "]}\n"
+    )
+    text = churn_text.replace("expectations:\n", "expectations:\n" + big, 1)
+    with pytest.raises(ConfigError, match="the file holds more than 10,000 values"):
+        load_config(write("churn.yaml", text))
+
+
+def test_very_deep_nesting_is_a_config_error_not_a_recursion_error(write, churn_text):
+    for depth in (65, 900, 5000):
+        text = churn_text.replace("max_iter: 150,", "deep: " + "[" * depth + "]" * depth + ", max_iter: 150,")
+        with pytest.raises(ConfigError) as info:
+            load_config(write("churn.yaml", text))
+        (problem,) = info.value.problems
+        assert "nested more than 64 levels deep" in problem.message or "maximum nesting depth" in problem.message
+    block = "".join("  " * i + f"k{i}:\n" for i in range(100)) + "  " * 100 + "x: 1\n"
+    indented = "".join("  " + ln + "\n" for ln in block.splitlines())
+    with pytest.raises(ConfigError) as info:
+        load_config(write("churn.yaml", churn_text + "x-deep:\n" + indented))
+    assert "nested more than 64 levels deep" in str(info.value)
+
+
+def test_file_larger_than_1_mib_is_rejected_without_parsing(write, churn_text):
+    path = write("churn.yaml", churn_text + "# " + "x" * (1024 * 1024) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "the file is 1.0 MiB; a config may be at most 1024 KiB" in str(info.value)
+
+
+def test_a_folder_named_like_a_config_is_not_read(tmp_path: Path):
+    (tmp_path / "odd.yaml").mkdir()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(tmp_path / "odd.yaml")
+
+
+# -- config files that are symbolic links --------------------------------------------------------------
+
+SECRET_LINES = "root:x:0:0:root:/root:/bin/bash\nsecret-token: hunter2-from-outside\n: [broken yaml\n"
+
+
+@pytest.fixture()
+def outside(tmp_path: Path) -> Path:
+    target = tmp_path / "elsewhere" / "passwd"
+    target.parent.mkdir()
+    target.write_text(SECRET_LINES, encoding="utf-8")
+    return target
+
+
+def test_config_symlinked_out_of_the_folder_is_refused_without_showing_the_target(
+    tmp_path: Path, outside: Path, churn_text: str
+):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "churn.yaml").write_text(churn_text, encoding="utf-8")
+    (folder / "leak.yaml").symlink_to(outside)
+    result = load_folder(folder)
+    assert list(result.configs) == [str(folder / "churn.yaml")]  # the other config still loads
+    (err,) = result.errors
+    text = str(err)
+    assert err.file == str(folder / "leak.yaml")
+    assert f"is a symbolic link to {outside}, outside the configs folder" in text
+    assert "copy the config into the folder instead of linking to it" in text
+    for secret in ("root:x", "hunter2", "broken yaml", "line 3"):
+        assert secret not in text
+    with pytest.raises(ConfigError) as info:
+        load_config(folder / "leak.yaml")
+    assert "hunter2" not in str(info.value) and "symbolic link" in str(info.value)
+
+
+def test_defaults_yaml_symlinked_out_of_the_folder_is_refused(tmp_path: Path, outside: Path, churn_text: str):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "churn.yaml").write_text(churn_text, encoding="utf-8")
+    (folder / "defaults.yaml").symlink_to(outside)
+    result = load_folder(folder)
+    (err,) = result.errors
+    assert err.file == str(folder / "defaults.yaml") and "symbolic link" in str(err)
+    assert "hunter2" not in str(err)
+
+
+def test_symlink_inside_the_folder_is_followed(tmp_path: Path, churn_text: str):
+    folder = tmp_path / "configs"
+    (folder / "shared").mkdir(parents=True)
+    (folder / "shared" / "churn-v2.yaml").write_text(churn_text, encoding="utf-8")
+    (folder / "churn.yaml").symlink_to(folder / "shared" / "churn-v2.yaml")
+    assert load_config(folder / "churn.yaml").model == "churn"
+    linked = tmp_path / "linked-configs"
+    linked.symlink_to(folder)  # a configs folder that is itself a link works as well
+    assert load_folder(linked).configs

@@ -1,0 +1,32 @@
+"""Names the registry and lineage share: aliases, tag keys, artifact names, experiment suffixes.
+
+Spelled once here; every operator, the CLI and the lineage code import them. Nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+# -- aliases of a registered model -------------------------------------------------------------------
+CHAMPION = "champion"  # the version that serves (scoring, drift reference)
+CHALLENGER = "challenger"  # the newest version that passed its gates and is not (yet) champion
+PREVIOUS_CHAMPION = "previous_champion"  # the champion before the current one (one-step rollback)
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS_CHAMPION)
+
+# -- tags ---------------------------------------------------------------------------------------------
+TAG_PREFIX = "mlops."
+#: On a model version: every promotion that made it champion (JSON list, oldest first).
+PROMOTION_TAG = TAG_PREFIX + "promotion"
+#: On a registered model: an alias move that was decided but may not have finished (JSON); present only
+#: while a promotion is in flight or after one was interrupted. The next alias move completes it first.
+PROMOTION_INTENT_TAG = TAG_PREFIX + "promotion_intent"
+#: On a model version: the gate results it was registered with (JSON list).
+GATES_TAG = TAG_PREFIX + "gates"
+#: On a model version: the champion version its champion gate compared against ("none": no champion).
+GATES_CHAMPION_TAG = TAG_PREFIX + "gates_champion"
+#: On a model version: its holdout metrics (JSON object).
+METRICS_TAG = TAG_PREFIX + "metrics"
+
+# -- artifacts of a training run ---------------------------------------------------------------------
+HOLDOUT_ARTIFACT = "holdout/holdout.parquet"  # the holdout rows the gates scored
+
+# -- experiments --------------------------------------------------------------------------------------
+REPRODUCE_EXPERIMENT_SUFFIX = "-reproduce"
