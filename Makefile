@@ -37,7 +37,7 @@ unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
 test: lint
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=15
 
 bench: install
 	$(BIN)/python benchmarks/parse.py

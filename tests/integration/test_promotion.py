@@ -239,3 +239,44 @@ def test_a_tracking_server_without_lock_uri_never_moves_champion() -> None:
     with pytest.raises(RegistryError) as info:
         registry.promote("m", "2", reason="x", run_id=None, check=lambda current: "ok")
     assert "set extra.lock_uri of the MLflow connection" in str(info.value)
+
+
+def test_an_applied_intent_is_not_replayed_over_a_manual_rollback(store: str) -> None:
+    """A move that had written its history record but died before clearing its intent, then a person rolled
+    champion back by hand: the next move must not redo the old promotion."""
+    name = "rolled_back"
+    client = new_model(store, name)
+    registry = promotion_workers.open_registry(store)
+    registry.promote(name, "2", reason="first", run_id="r1", check=lambda current: "ok")
+    (record,) = registry.history(name)
+    intent = {k: record[k] for k in ("id", "seq", "from", "to", "at", "reason", "evidence", "run_id")}
+    client.set_registered_model_tag(name, PROMOTION_INTENT_TAG, json.dumps(intent))  # the clear never happened
+    client.set_registered_model_alias(name, CHAMPION, "1")  # a person rolled back in the MLflow UI
+
+    result = registry.promote(name, "3", reason="next", run_id="r2", check=lambda current: f"vs v{current}")
+    assert result.completed == [] and result.previous_champion == "1" and result.evidence == "vs v1"
+    assert state(client, name)["history"] == [("1", "2"), ("1", "3")] and registry.pending(name) is None
+
+
+def test_without_a_champion_gate_a_stale_run_still_cannot_replace_a_newer_champion(mlflow_client, mlflow_state):
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.hooks.registry import PromotionRefused
+    from mlops_provider.naming import GATES_CHAMPION_TAG, GATES_TAG
+    from mlops_provider.operators.registry import PromoteModelOperator
+
+    name = "stale_no_gate"
+    mlflow_client.create_registered_model(name)
+    for gated_against in ("none", "1", "1"):
+        mv = mlflow_client.create_model_version(name, source=f"/nowhere/{name}", run_id=None)
+        mlflow_client.set_model_version_tag(name, mv.version, GATES_TAG, "[]")
+        mlflow_client.set_model_version_tag(name, mv.version, GATES_CHAMPION_TAG, gated_against)
+    mlflow_client.set_registered_model_alias(name, CHAMPION, "3")  # v3 was promoted after v2's gates ran
+    op = PromoteModelOperator(
+        task_id="promote",
+        config=PipelineConfig.model_validate(model_config(name, **{"gates.champion": None})),
+        registration={"version": "2"},
+    )
+    with pytest.raises(PromotionRefused) as info:
+        op.evidence_holds("2", "3")
+    assert "A stale run never replaces a newer champion" in str(info.value)
+    assert op.evidence_holds("3", "2") == "gates passed; no champion gate configured"  # newer over older: fine

@@ -56,3 +56,32 @@ def test_passwords_inside_store_uris_are_masked_in_logs(monkeypatch: pytest.Monk
     assert hook.tracking_uri.endswith("mlflow.internal:5000")
     text = str(redact(f"request to {hook.tracking_uri} failed; lock {extra['lock_uri']}"))
     assert "tr4ck-pw" not in text and "l0ck-pw" not in text and "***" in text
+
+
+@pytest.mark.parametrize(
+    ("code", "missing"),
+    [("RESOURCE_DOES_NOT_EXIST", True), ("INVALID_PARAMETER_VALUE", True), ("TEMPORARILY_UNAVAILABLE", False)],
+)
+def test_only_not_found_reads_as_no_champion(code: str, missing: bool) -> None:
+    """A store that cannot answer (SQLite locked, a server down) must never look like "no champion yet"."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
+
+    from mlops_provider.hooks.registry import ModelRegistry
+
+    class Client:
+        def get_model_version_by_alias(self, name: str, alias: str) -> None:
+            raise MlflowException("store says no", error_code=getattr(databricks_pb2, code))
+
+    registry = ModelRegistry(Client())
+    if missing:
+        assert registry.champion("m") is None
+    else:
+        with pytest.raises(MlflowException):
+            registry.champion("m")
+
+
+def test_prediction_metric_names_are_made_valid_for_mlflow() -> None:
+    from mlops_provider.operators.drift import _metric_name
+
+    assert _metric_name("prediction_drift_score.proba.late (30d)+") == "prediction_drift_score.proba.late _30d__"

@@ -28,6 +28,7 @@ from pydantic_core import ErrorDetails
 from mlops_provider.config.schema import FieldProblem, PipelineConfig, find_templates
 
 DEFAULTS_FILE = "defaults.yaml"
+MAX_PROBLEMS = 50  # reported per file; a file with more is listed as far as that
 CONFIG_SUFFIXES = (".yaml", ".yml")
 Loc = tuple[str | int, ...]
 
@@ -122,7 +123,10 @@ class _Loader(_SafeBase):  # type: ignore[misc, valid-type]
             raise _BadValue(node, exc) from None
 
 
-_SAFE_TAGS = frozenset(tag for tag in _Loader.yaml_constructors if tag is not None)
+#: The only tags a config may hold: plain values. The safe loader also builds bytes (!!binary), sets
+#: (!!set), ordered pairs and timestamps; none is config data, and bytes or a set would carry text past the
+#: checks that read strings (a base64 ``!!binary`` hides a template from the template check).
+_SAFE_TAGS = frozenset(_YAML_TAG + kind for kind in ("str", "int", "float", "bool", "null", "seq", "map", "merge"))
 
 #: Extra advice for the YAML parser's terser problems.
 _YAML_HINTS = {
@@ -710,7 +714,8 @@ def _validate(
         return PipelineConfig.model_validate(merged, context=context)
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        for err in errors[:MAX_PROBLEMS]:  # each costs a walk of the file's nodes: bound the work
             loc, message = _problem_from_error(err)
             line: int | None
             source: str | None = None
@@ -719,6 +724,10 @@ def _validate(
             else:
                 line, source = _line_of(defaults_node, loc), str(defaults_file)
             problems.append(Problem(format_loc(loc), message, line, source))
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(
+                Problem("", f"... and {len(errors) - MAX_PROBLEMS} more problems; fix these first and validate again")
+            )
         raise ConfigError(file, problems) from None
 
 

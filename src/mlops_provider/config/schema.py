@@ -162,6 +162,8 @@ def template_problem(value: str, field: str) -> str | None:
 
 def find_templates(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[str, str]]:
     """``(field path, problem)`` for every string value or mapping key of raw config data holding a template."""
+    if isinstance(data, bytes | bytearray):  # a dict config built in Python: checked as the text it becomes
+        data = bytes(data).decode("utf-8", errors="replace")
     if isinstance(data, str):
         problem = template_problem(data, _dotted(loc))
         if problem is not None:
@@ -176,7 +178,7 @@ def find_templates(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple
                     f"{', '.join(ALLOWED_MACROS)}); rename it ({_SECRETS_HINT})",
                 )
             yield from find_templates(value, (*loc, key if isinstance(key, str) else str(key)))
-    elif isinstance(data, list | tuple):
+    elif isinstance(data, list | tuple | set | frozenset):
         for i, item in enumerate(data):
             yield from find_templates(item, (*loc, i))
 

@@ -234,6 +234,11 @@ class Promotion:
         return asdict(self)
 
 
+def _not_found(exc: Exception) -> bool:
+    """Whether an MLflow error means "no such alias / model" (as opposed to a store that cannot answer)."""
+    return getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -258,8 +263,10 @@ class ModelRegistry:
 
         try:
             return str(self.client.get_model_version_by_alias(name, alias).version)
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if _not_found(exc):
+                return None
+            raise  # a store that cannot answer must never read as "no champion"
 
     def champion(self, name: str) -> str | None:
         return self.alias(name, CHAMPION)
@@ -285,10 +292,23 @@ class ModelRegistry:
 
         try:
             tags = self.client.get_registered_model(name).tags or {}
-        except MlflowException:
-            return None
+        except MlflowException as exc:
+            if _not_found(exc):
+                return None
+            raise
         text = tags.get(PROMOTION_INTENT_TAG)
-        return json.loads(text) if text else None
+        if not text:
+            return None
+        try:
+            intent = json.loads(text)
+            if not isinstance(intent, dict) or "to" not in intent or "id" not in intent:
+                raise ValueError("not an intent record")
+        except ValueError:
+            raise RegistryError(
+                f"model {name!r} has an unreadable {PROMOTION_INTENT_TAG} tag ({text[:80]!r}), so no alias of it can "
+                "move safely: check the champion and previous_champion aliases in MLflow, then delete that tag"
+            ) from None
+        return dict(intent)
 
     # -- alias moves -----------------------------------------------------------------------------------
 
@@ -301,6 +321,9 @@ class ModelRegistry:
             yield self._complete_pending(name)
 
     def set_challenger(self, name: str, version: str) -> None:
+        if isinstance(self._lock, NoAliasLock):  # no champion can move here, so no move can be pending
+            self.client.set_registered_model_alias(name, CHALLENGER, version)
+            return
         with self.locked(name):
             self.client.set_registered_model_alias(name, CHALLENGER, version)
 
@@ -355,7 +378,10 @@ class ModelRegistry:
         if intent is None:
             return []
         current = self.champion(name)
-        if current not in (intent.get("from"), intent.get("to")):
+        applied = (
+            current == intent.get("from") and intent.get("from") != intent.get("to") and self._recorded(name, intent)
+        )
+        if applied or current not in (intent.get("from"), intent.get("to")):
             log.warning(
                 "%s: an interrupted promotion of v%s (from %s, %s) is abandoned: champion is v%s now, moved "
                 "outside the pipeline",
@@ -377,6 +403,12 @@ class ModelRegistry:
         )
         self._apply(name, intent)
         return [intent]
+
+    def _recorded(self, name: str, intent: dict[str, Any]) -> bool:
+        """Whether the intent's history record was written (it got as far as that step)."""
+        mv = self.client.get_model_version(name, str(intent["to"]))
+        history = json.loads((mv.tags or {}).get(PROMOTION_TAG, "[]"))
+        return any(h.get("id") == intent["id"] for h in history)
 
     def _apply(self, name: str, intent: dict[str, Any]) -> None:
         """Carry out a recorded move; every step can be repeated, so an interrupted one is rolled forward."""

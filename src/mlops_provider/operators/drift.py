@@ -337,7 +337,7 @@ class DriftCheckOperator(MlopsBaseOperator):
                 {
                     "drift_share": features.drift_share,
                     "prediction_drift_score": prediction.score,
-                    **{f"prediction_drift_score.{c.column}": c.score for c in prediction_results},
+                    **{_metric_name(f"prediction_drift_score.{c.column}"): c.score for c in prediction_results},
                     "prediction_mean_shift": shift,
                     "rows_current": len(log),
                     **{f"drift_score.{c.column}": c.score for c in features.columns},
@@ -451,3 +451,10 @@ class EmitDriftEventOperator(MlopsBaseOperator):
             context["outlet_events"][outlet].extra = extra
         self.log.info("Drift event emitted: %s", extra)
         return extra
+
+
+def _metric_name(name: str) -> str:
+    """``name`` as MLflow accepts it (letters, digits, ``_ - . / :`` and spaces): class labels may hold others."""
+    import re
+
+    return re.sub(r"[^/\w.\- :]", "_", name)

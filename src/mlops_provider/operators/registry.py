@@ -164,24 +164,43 @@ class PromoteModelOperator(MlopsBaseOperator):
             raise PromotionRefused(
                 f"{self.model_name} v{version} failed gate(s) {names}. Not promoted; champion stays {_v(current)}"
             )
-        if cfg.gates.champion is None:
-            return "gates passed; no champion gate configured"
         if current is None:
             return "gates passed; no champion to compare with"
         compared = tags.get(GATES_CHAMPION_TAG)  # absent on versions registered before it was recorded
         if compared == current:
             return f"gates passed against v{current}, still champion"
         before = "no champion" if compared == "none" else (f"v{compared}" if compared else "an unrecorded champion")
-        metric = cfg.gates.champion.metric or cfg.primary_metric
+        if cfg.gates.champion is None:
+            if int(version) < int(current):
+                raise PromotionRefused(
+                    f"{self.model_name} v{version} was gated when the champion was {before}; champion is now "
+                    f"v{current}, a newer version promoted since. A stale run never replaces a newer champion. Not "
+                    f"promoted; champion stays v{current}. To go back on purpose, roll back through the registry "
+                    "(docs/lineage.md, promotion history)"
+                )
+            return "gates passed; no champion gate configured"
+        gate_config = cfg.gates.champion
+        metric = gate_config.metric or cfg.primary_metric
         challenger = json.loads(tags.get(METRICS_TAG, "{}")).get(metric)
+        if challenger is None and gate_config.if_unavailable == "skip":
+            return (
+                f"champion changed since the gates ran ({before}, now v{current}); champion gate skipped at "
+                f"promotion: holdout {metric} not available (if_unavailable: skip)"
+            )
         if challenger is None:
             raise PromotionRefused(
                 f"{self.model_name} v{version} was gated against {before}, but champion is v{current} now, and "
                 f"its holdout {metric} is not recorded, so the champion gate cannot be evaluated again. Not "
                 f"promoted; champion stays v{current}. Train again to compare with v{current}"
             )
+        import mlflow
+
+        from mlops_provider.modeling import model_labels
+
         holdout = self.mlflow_hook.load_holdout(str(mv.run_id))
-        gate = compare_with_champion(cfg, holdout, float(challenger), current)
+        candidate = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+        # the champion is scored with the candidate's classes and positive class, as the gates did
+        gate = compare_with_champion(cfg, holdout, float(challenger), current, model_labels(candidate, cfg.task))
         assert gate is not None  # a champion gate is configured
         if not gate.passed and gate.severity == "fail":
             raise PromotionRefused(

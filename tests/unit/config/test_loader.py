@@ -323,3 +323,14 @@ def test_symlink_inside_the_folder_is_followed(tmp_path: Path, churn_text: str):
     linked = tmp_path / "linked-configs"
     linked.symlink_to(folder)  # a configs folder that is itself a link works as well
     assert load_folder(linked).configs
+
+
+def test_a_file_with_very_many_problems_reports_the_first_fifty(write, churn_text):
+    from mlops_provider.config.loader import MAX_PROBLEMS
+
+    text = churn_text + "".join(f"unknown_{i}: 1\n" for i in range(MAX_PROBLEMS + 10))
+    with pytest.raises(ConfigError) as info:
+        load_config(write("churn.yaml", text))
+    problems = info.value.problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1].message == "... and 10 more problems; fix these first and validate again"

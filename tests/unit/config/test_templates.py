@@ -135,3 +135,26 @@ def test_reference_lists_the_macros_and_the_fields_that_take_them():
         assert f"- `{macro}`" in page
     for field in TEMPLATED_FIELDS:
         assert f"`{field}`" in page
+
+
+@pytest.mark.parametrize(
+    ("snippet", "tag"),
+    [
+        # base64 of "churn/{{ conn.mlflow_default.password }}.parquet": the text a template check reads is not there
+        ("  source: !!binary Y2h1cm4ve3sgY29ubi5tbGZsb3dfZGVmYXVsdC5wYXNzd29yZCB9fS5wYXJxdWV0\n", "!!binary"),
+        ('  output: !!set {"{{ var.value.secret }}": null}\n', "!!set"),
+    ],
+)
+def test_yaml_tags_that_build_bytes_or_sets_cannot_smuggle_a_template(write: WriteFn, churn_text: str, snippet, tag):
+    text = churn_text.replace('  source: "churn/current/{{ ds }}.parquet"', snippet.rstrip("\n"))
+    assert text != churn_text
+    with pytest.raises(ConfigError) as info:
+        load_config(write("churn.yaml", text))
+    assert f"YAML tag '{tag}' is not allowed" in str(info.value)
+
+
+def test_templates_inside_bytes_and_sets_of_a_python_dict_config_are_found(churn_data: dict[str, Any]) -> None:
+    from mlops_provider.config.schema import find_templates
+
+    found = dict(find_templates({"a": b"{{ conn.x.password }}", "b": {"{{ var.value.y }}"}}))
+    assert set(found) == {"a", "b[0]"}
