@@ -1,5 +1,8 @@
 # Entry points. `make demo` runs the full loop on the embedded stack; `make test` runs every check.
-# Both install what they need from the lock file (uv.lock) into .venv/ first.
+# Both install what they need from the lock file (uv.lock) into .venv/ first, with bytecode compiled at
+# install: where PYTHONDONTWRITEBYTECODE is set, nothing else would ever cache it, and every task process
+# would compile MLflow, scikit-learn and Great Expectations from source again (import mlflow: 7.6 s
+# against 3.4 s with bytecode on this kind of machine).
 
 PYTHON ?= python3
 UV_VERSION := 0.13.8
@@ -19,7 +22,7 @@ $(UV):
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
 $(VENV)/.installed: uv.lock pyproject.toml $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $@
 
 demo: install
