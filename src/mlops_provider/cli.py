@@ -10,6 +10,8 @@ Usage::
 
 ``validate`` checks data paths against the deployment's ``[mlops] data_root`` and ``allowed_data_roots``
 (read from the Airflow configuration, ``AIRFLOW__MLOPS__*`` included); ``--allow-data-root`` adds roots.
+After the loader's checks it runs the deep checks (:mod:`mlops_provider.config.deep`: estimator parameters
+and kind, expectation arguments, fairness slices), which import scikit-learn and Great Expectations.
 
 ``lineage`` and ``reproduce`` find MLflow through ``--tracking-uri``, else ``MLFLOW_TRACKING_URI``
 (and ``MLFLOW_REGISTRY_URI``), else the Airflow connection ``mlflow_default``.
@@ -28,6 +30,7 @@ from pathlib import Path
 def _cmd_validate(args: argparse.Namespace) -> int:
     from mlops_provider import settings
     from mlops_provider.config import ConfigError, load_config, load_folder
+    from mlops_provider.config.deep import AT_VALIDATE, DeepConfigError, deep_check
     from mlops_provider.config.loader import DEFAULTS_FILE
 
     allowed = tuple(m.strip() for m in (args.allow_module or []) if m.strip())
@@ -35,7 +38,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     # The deployment's data roots, read from the same Airflow configuration the DAG loader reads.
     roots = (*settings.allowed_data_roots(), *(r.strip() for r in (args.allow_data_root or []) if r.strip()))
     errors: list[ConfigError] = []
-    summaries: list[str] = []
+    summaries: list[str] = []  # an ok line per valid file, each followed by the checks it could not run
+    valid = 0
     seen_models: dict[str, str] = {}
     for raw in args.paths:
         path = Path(raw)
@@ -72,6 +76,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 )
                 continue
             seen_models[cfg.model] = file
+            # What the loader (run on every DAG parse) cannot see without scikit-learn and Great Expectations.
+            deep = deep_check(cfg, file, allowed_estimator_modules=allowed)
+            if deep.problems:
+                errors.append(DeepConfigError(file, deep.problems, effect=AT_VALIDATE))
+                continue
             gates = cfg.gates
             n_gates = (
                 len(gates.metrics) + len(gates.fairness) + (gates.champion is not None) + (gates.latency is not None)
@@ -81,15 +90,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 f"{len(cfg.expectations)} expectations, {n_gates} gates, estimator "
                 f"{cfg.training.estimator.class_}, training {cfg.schedule.training or 'on drift/manual only'}"
             )
+            valid += 1
+            summaries.extend(f"    not checked: {note}" for note in deep.skipped)
     for line in summaries:
         print(line)
     for err in errors:
         if err.problems:
             print(str(err), file=sys.stderr)
     if errors:
-        print(f"{len(errors)} invalid config file(s), {len(summaries)} valid", file=sys.stderr)
+        print(f"{len(errors)} invalid config file(s), {valid} valid", file=sys.stderr)
         return 1
-    if not summaries:
+    if not valid:
         print("mlops validate: no config files found", file=sys.stderr)
         return 1
     return 0

@@ -9,7 +9,8 @@ Tag names (all strings, prefix ``mlops.``):
 ``mlops.data_source``      where the data was read from (may have changed since)
 ``mlops.data_window``      first and last day of the training window
 ``mlops.config_sha256``    hash of the resolved config (defaults merged)
-``mlops.config``           the resolved config as JSON (what a replay trains with)
+``mlops.config``           the resolved config as JSON (what a replay trains with), when it fits in a
+                           tag; always also the run's artifact ``config/resolved_config.json``
 ``mlops.package_version``  version of airflow-provider-mlops
 ``mlops.git_commit``       commit of the dags folder, ``none`` when it is not a git checkout
 ``mlops.lock_sha256``      sha256 of the dependency lock file, ``none`` when not found
@@ -117,6 +118,38 @@ def tags(record: dict[str, Any]) -> dict[str, str]:
     for key, value in record.items():
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
         out[TAG_PREFIX + key] = text
+    return out
+
+
+def oversized(tag_values: dict[str, str]) -> list[str]:
+    """Keys of the tags MLflow would refuse as too long (see ``naming.MAX_TAG_CHARS``)."""
+    from mlops_provider.naming import MAX_TAG_CHARS
+
+    return [k for k, v in tag_values.items() if len(v) > MAX_TAG_CHARS]
+
+
+def record(client: Any, mv: Any) -> dict[str, Any]:
+    """The lineage record of model version ``mv``; the config comes from the run's artifact when it was too
+    long for a tag (or ``None`` when neither exists: a version registered before configs were recorded)."""
+    from mlops_provider.naming import CONFIG_ARTIFACT
+
+    out = from_tags(dict(mv.tags or {}))
+    run_id = str(out.get("mlflow_run_id") or getattr(mv, "run_id", "") or "")
+    if isinstance(out.get("config"), dict) or not run_id:
+        return out
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run_id, CONFIG_ARTIFACT, tmp)
+            out["config"] = json.loads(Path(local).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # no such artifact: the caller says what a missing config means for it
+        pass
+    except MlflowException as exc:  # a store that cannot answer is an error, not "no config recorded"
+        if getattr(exc, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+            raise
     return out
 
 

@@ -24,9 +24,21 @@ GATES_TAG = TAG_PREFIX + "gates"
 GATES_CHAMPION_TAG = TAG_PREFIX + "gates_champion"
 #: On a model version: its holdout metrics (JSON object).
 METRICS_TAG = TAG_PREFIX + "metrics"
+#: On a model version: the resolved config as JSON, when it fits in a tag (see CONFIG_ARTIFACT).
+CONFIG_TAG = TAG_PREFIX + "config"
+#: On a model version: the sha256 of the resolved config (always written).
+CONFIG_SHA256_TAG = TAG_PREFIX + "config_sha256"
+#: On a registered model: the open drift episode (JSON): retrain requests, the brakes' state.
+DRIFT_EPISODE_TAG = TAG_PREFIX + "drift_episode"
+#: On a training run: why a drift-triggered retrain stopped before training ("no_new_data").
+RETRAIN_OUTCOME_TAG = TAG_PREFIX + "retrain_outcome"
+#: Longest model-version tag value MLflow accepts (``MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH``); a resolved
+#: config longer than this is kept only as the CONFIG_ARTIFACT of its run.
+MAX_TAG_CHARS = 100_000
 
 # -- artifacts of a training run ---------------------------------------------------------------------
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"  # the holdout rows the gates scored
+CONFIG_ARTIFACT = "config/resolved_config.json"  # the resolved config the run trained with (always logged)
 
 # -- experiments --------------------------------------------------------------------------------------
 REPRODUCE_EXPERIMENT_SUFFIX = "-reproduce"

@@ -265,10 +265,10 @@ def _version(client: MlflowClient, name: str, version: str) -> Any:
     ) from None
 
 
-def _record(mv: Any) -> dict[str, Any]:
+def _record(client: MlflowClient, mv: Any) -> dict[str, Any]:
     from mlops_provider import lineage
 
-    return lineage.from_tags(dict(mv.tags or {}))
+    return lineage.record(client, mv)
 
 
 def _allowed_modules() -> tuple[str, ...]:
@@ -304,8 +304,9 @@ def recorded_config(record: dict[str, Any], allowed: tuple[str, ...]) -> Pipelin
     raw = record.get("config")
     if not isinstance(raw, dict):
         raise ReproduceError(
-            "this version has no recorded config (tag mlops.config); it was registered before configs were "
-            "recorded and cannot be replayed exactly. Retrain it from the config in the dags repository at "
+            "this version has no recorded config (tag mlops.config) and its run has no artifact "
+            "config/resolved_config.json: it was registered before configs were recorded and cannot be replayed "
+            "exactly. Retrain it from the config in the dags repository at "
             f"commit {record.get('git_commit', 'unknown')} instead"
         )
     try:
@@ -548,7 +549,7 @@ def check_lineage(
 
     storage = storage or Storage()
     mv = _version(client, name, str(version))
-    record = _record(mv)
+    record = _record(client, mv)
     run_id = str(record.get("mlflow_run_id") or mv.run_id or "")
     if not run_id:
         raise ReproduceError(f"{name} v{version} names no MLflow run: there are no recorded metrics to compare with")
@@ -826,7 +827,7 @@ def _window(client: MlflowClient, record: dict[str, Any], run_id: str) -> dict[s
 def audit_record(client: MlflowClient, name: str, version: str | int) -> dict[str, Any]:
     """Everything the registry holds about one version, grouped for an audit (see ``mlops lineage``)."""
     mv = _version(client, name, str(version))
-    rec = _record(mv)
+    rec = _record(client, mv)
     cfg = rec.get("config") if isinstance(rec.get("config"), dict) else {}
     training = cfg.get("training", {}) if isinstance(cfg, dict) else {}
     estimator = training.get("estimator", {}) if isinstance(training, dict) else {}

@@ -81,3 +81,48 @@ def test_broken_config_is_an_import_error_and_good_dags_stay(stack):
     dag_ids = {d["dag_id"] for d in json.loads(next(ln for ln in reversed(listing.splitlines()) if ln.startswith("[")))}
     assert "churn_training" in dag_ids
     assert "churn_broken_training" not in dag_ids
+
+
+def _readme_block(heading: str) -> list[str]:
+    """The commands of the first ```bash block under ``heading`` in the README, comments stripped."""
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    section = text.split(f"## {heading}\n", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_add_a_model_runs_as_written(stack, tmp_path):
+    """The README's "Add a model" commands, typed in a shell at the repository root of a demo stack."""
+    import subprocess
+
+    from mlflow.tracking import MlflowClient
+
+    (stack.dags_folder / "configs" / "churn_broken.yaml").unlink(missing_ok=True)  # left by the test above
+    commands = _readme_block("Add a model")
+    assert commands[0] == "source .mlops/env.sh" and commands[-1].startswith("mlops lineage mymodel 1")
+    root = tmp_path / "checkout"  # a repository root whose .mlops/ and dags/ are this stack's
+    root.mkdir()
+    (root / ".mlops").symlink_to(stack.home)
+    (root / "dags").symlink_to(stack.dags_folder)
+    clean_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}  # no .venv, no AIRFLOW_HOME
+
+    def sh(lines: list[str]) -> subprocess.CompletedProcess[str]:
+        script = "set -e\n" + "\n".join(lines) + "\n"
+        return subprocess.run(
+            ["bash", "-c", script], cwd=root, env=clean_env, capture_output=True, text=True, timeout=600
+        )
+
+    done = sh(commands[:-1])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert not (tmp_path / "airflow").exists()  # nothing fell back to ~/airflow
+    runs = stack.runs("mymodel_training")
+    assert len(runs) == 1 and runs[0]["run_type"] == "manual"
+    run = stack.wait_for_run("mymodel_training", runs[0]["dag_run_id"], timeout=600)
+    assert run["state"] == "success"
+    client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
+    assert str(client.get_model_version_by_alias("mymodel", "champion").version) == "1"
+    lineage = sh(commands[:1] + commands[-1:])
+    assert lineage.returncode == 0, lineage.stderr[-3000:]
+    assert "mymodel" in lineage.stdout and "sha256" in lineage.stdout

@@ -74,7 +74,7 @@ def when() -> dict[str, Any]:
 
 
 def prediction_log(model: str) -> pd.DataFrame:
-    return pd.read_parquet(STATE / "data" / "predictions" / model / f"date={DAY}" / "predictions.parquet")
+    return pd.read_parquet(STATE / "data" / "predictions" / model / f"scoring_date={DAY}" / "predictions.parquet")
 
 
 def _gates(client: Any, run_id: str) -> list[dict[str, Any]]:

@@ -132,7 +132,8 @@ def test_data_source_linked_out_of_the_data_root_fails_without_retry_or_reading(
     assert states["validate_data"] == "failed" and states["train"] == "upstream_failed"
     (alert,) = [a for a in outbox() if a["model"] == "churn_sneaky"]
     text = alert["text"]
-    assert "(try 1 of 3)" in text  # failed for good on the first try: no retry
+    assert "(not retried: a retry would fail the same way" in text  # failed for good on the first try
+    assert "try 1 of 3" not in text
     assert "DataPathError: config field data.source 'sneaky/labeled' resolves (through a symbolic link) to" in text
     assert "[mlops] allowed_data_roots" in text
     assert "OUTSIDE-ONLY-MARKER" not in text

@@ -1,9 +1,11 @@
-"""Alert text is masked before it reaches the log, the outbox or Slack."""
+"""Alert text is masked before it reaches the log, the outbox or Slack, and says truly whether Airflow retries."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -60,3 +62,98 @@ def test_url_credentials_are_masked_whether_or_not_registered(text: str, masked:
     from mlops_provider.notifications.alerts import mask_text
 
     assert mask_text(text) == masked
+
+
+def task_instance(try_number: int, retries: int, state: str | None, max_tries: int | None = None) -> Any:
+    """What a failure callback's context holds as ``ti``: the try, the tries Airflow allows, the state it decided."""
+    return SimpleNamespace(
+        dag_id="churn_training",
+        task_id="evaluate_gates",
+        try_number=try_number,
+        max_tries=retries if max_tries is None else max_tries,
+        task=SimpleNamespace(retries=retries),
+        state=state,
+        log_url=None,
+    )
+
+
+def alert(exc: BaseException, ti: Any) -> str:
+    from mlops_provider.notifications.alerts import failure_text
+
+    return failure_text({"ti": ti, "exception": exc, "run_id": "scheduled__2026-11-26T02:00:00+00:00"}, "churn")
+
+
+def _fail_exceptions() -> list[BaseException]:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops_provider.operators.data import DataValidationFailed
+    from mlops_provider.operators.gates import GateFailed
+    from mlops_provider.paths import DataPathError
+
+    return [
+        GateFailed("1 of 6 gates failed for churn"),
+        DataValidationFailed("1 of 8 expectations failed"),
+        DataPathError("config field data.source resolves outside the data roots"),
+        AirflowFailException("labels do not fit"),
+    ]
+
+
+@pytest.mark.parametrize("exc", _fail_exceptions(), ids=lambda e: type(e).__name__)
+def test_a_failure_airflow_never_retries_says_so_instead_of_a_try_count(exc: BaseException) -> None:
+    text = alert(exc, task_instance(try_number=1, retries=1, state="failed"))
+
+    first = text.splitlines()[0]
+    assert first == (
+        ":red_circle: churn: task `evaluate_gates` of `churn_training` failed in run "
+        "`scheduled__2026-11-26T02:00:00+00:00` (not retried: a retry would fail the same way; this needs a change "
+        "in data, model or config)."
+    )
+    assert "of 2" not in text
+    assert text.splitlines()[-1].startswith("Next: the run stops here")
+
+
+def test_a_retryable_failure_with_tries_left_says_which_try_and_that_a_retry_follows() -> None:
+    text = alert(ConnectionError("MLflow at http://mlflow:5000 did not answer"), task_instance(1, 2, "up_for_retry"))
+
+    assert (
+        "failed in run `scheduled__2026-11-26T02:00:00+00:00` on try 1 of 3; Airflow retries it (try 2 of 3)." in text
+    )
+    assert text.startswith(":large_orange_circle: churn:")
+    assert "ConnectionError: MLflow at http://mlflow:5000 did not answer" in text
+    assert text.splitlines()[-1] == "Next: Airflow runs it again after the retry delay; nothing downstream ran yet."
+
+
+def test_a_retryable_failure_on_its_last_try_says_no_retries_are_left() -> None:
+    text = alert(ConnectionError("MLflow did not answer"), task_instance(3, 2, "failed"))
+
+    assert "failed in run `scheduled__2026-11-26T02:00:00+00:00` on try 3 of 3 (no retries left)." in text
+    assert "retries it" not in text and text.startswith(":red_circle:")
+
+
+def test_a_task_without_retries_says_it_is_not_retried() -> None:
+    text = alert(ConnectionError("MLflow did not answer"), task_instance(1, 0, "failed"))
+
+    assert "failed in run `scheduled__2026-11-26T02:00:00+00:00` (not retried: the task has no retries)." in text
+    assert "try 1 of 1" not in text
+
+
+def test_a_cleared_task_counts_its_tries_from_the_task_instance() -> None:
+    # Cleared after two failed tries with retries=1: Airflow allows tries 3 and 4 (max_tries 3).
+    text = alert(ConnectionError("MLflow did not answer"), task_instance(3, 1, "up_for_retry", max_tries=3))
+
+    assert "on try 3 of 4; Airflow retries it (try 4 of 4)." in text
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "next_line"),
+    [
+        ("churn_training", "nothing downstream (registration, promotion) happened; the champion is unchanged."),
+        ("churn_scoring", "no predictions were written for this run; the champion keeps serving."),
+        ("churn_drift", "no drift verdict and no drift event for this run; no retrain was requested."),
+    ],
+)
+def test_the_next_line_speaks_of_what_the_failed_dag_does(dag_id: str, next_line: str) -> None:
+    ti = task_instance(1, 0, "failed")
+    ti.dag_id = dag_id
+    text = alert(RuntimeError("boom"), ti)
+    assert text.splitlines()[-1] == f"Next: the run stops here; {next_line}"

@@ -75,3 +75,25 @@ def test_drift_gone_closes_the_episode(op):
     _, episode = op.decide(True, None, None, [], NOW - timedelta(days=1))
     decision, after = op.decide(False, episode, None, [], NOW)
     assert after is None and "closed" in decision["reason"]
+
+
+def test_a_retrain_that_found_no_new_data_holds_every_later_request_until_a_new_champion(op):
+    stale = {"champion": "4", "data_sha256": "abc123" + "0" * 58, "at": "2026-09-01T03:00:00+00:00"}
+    episode = {"started": "2026-08-31T07:00:00+00:00", "requests": ["2026-08-31T07:00:00+00:00"], "unresolved": 0}
+    episode["no_new_data"] = stale
+    later = NOW + timedelta(days=2)  # long past the cooldown
+    decision, kept = op.decide(True, episode, NOW - timedelta(days=1), [run(NOW - timedelta(days=1))], later, "4")
+    assert decision["emit"] is False and decision["brake"] == "no_new_data"
+    assert "no new labeled rows since v4" in decision["reason"] and "abc123" in decision["reason"]
+    assert kept is not None and kept["no_new_data"] == stale
+    # a champion trained since (from new data) lifts the brake: retraining can help again
+    decision, kept = op.decide(True, episode, NOW - timedelta(days=1), [run(NOW - timedelta(days=1))], later, "5")
+    assert decision["brake"] != "no_new_data" and kept is not None and "no_new_data" not in kept
+    # drift gone closes the episode, flag and all
+    decision, kept = op.decide(False, episode, NOW, [], later, "4")
+    assert kept is None and decision["emit"] is False
+
+
+def test_cooldown_message_names_the_setting_and_its_value(op):
+    decision, _ = op.decide(True, None, NOW - timedelta(hours=5), [], NOW, "1")
+    assert "drift.cooldown_hours = 6" in decision["reason"]

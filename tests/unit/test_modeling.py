@@ -234,3 +234,26 @@ def test_reproduction_compares_text_labels_of_a_classifier_without_probabilities
 def test_positive_class_is_for_classification_only():
     with pytest.raises(ValidationError, match="positive_class 'wet' applies to classification only"):
         config("regression", "sklearn.linear_model.Ridge", data={"positive_class": "wet"})
+
+
+def test_fairness_names_missing_slice_values_ties_and_the_min_rows_setting():
+    cfg = config(gates={"fairness": [{"slice": "grp", "metric": "accuracy", "max_gap": 0.5, "min_rows": 30}]})
+    df = frame("wetdry", n=900)
+    pipe, holdout, _ = trained(cfg, df)
+    holdout = holdout.copy()
+    holdout["grp"] = holdout["grp"].astype("string")  # nullable: a missing value is pd.NA
+    holdout.loc[holdout.index[:40], "grp"] = np.nan  # a slice value that is missing, not a group named "nan"
+    holdout.loc[holdout.index[40:45], "grp"] = "c"  # a group too small to compare
+    (gate,) = fairness_gates(cfg, pipe, holdout)
+    assert "(missing)=" in gate.detail and "nan" not in gate.detail
+    assert "groups under gates.fairness[0].min_rows = 30 holdout rows not compared: c (5)" in gate.detail
+
+    # every compared group scores the same: no "between grp=a and grp=a"
+    same = holdout[holdout["grp"].isin(["a", "b"])].copy()
+    same[cfg.data.target] = pipe.predict(features_frame(same, cfg))
+    (tie,) = fairness_gates(cfg, pipe, same)
+    assert tie.value == 0 and "all 2 groups of grp equal (1.0000)" in tie.detail and "between" not in tie.detail
+
+    # too few rows in every group: the message names the setting that held the verdict back
+    (small,) = fairness_gates(cfg, pipe, holdout.head(25))
+    assert not small.passed and "gates.fairness[0].min_rows = 30" in small.detail

@@ -85,3 +85,21 @@ def test_prediction_metric_names_are_made_valid_for_mlflow() -> None:
     from mlops_provider.operators.drift import _metric_name
 
     assert _metric_name("prediction_drift_score.proba.late (30d)+") == "prediction_drift_score.proba.late _30d__"
+
+
+@pytest.mark.parametrize("missing", ["training", "gates"])
+def test_register_run_on_its_own_says_which_result_is_missing_and_is_not_retried(missing: str) -> None:
+    import yaml
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.operators.registry import RegisterModelOperator
+    from tests.conftest import REPO
+
+    cfg = PipelineConfig.model_validate(yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text()))
+    results = {"training": {"mlflow_run_id": "r1"}, "gates": {"passed": True, "results": []}}
+    results[missing] = None  # what the task sees when it runs without its upstream's XCom (tasks test, cleared alone)
+    op = RegisterModelOperator(task_id="register", config=cfg, **results)
+    upstream = "train" if missing == "training" else "evaluate_gates"
+    with pytest.raises(AirflowFailException, match=f"no result from {upstream}.*Clear the DAG run"):
+        op.execute({})

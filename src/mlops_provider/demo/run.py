@@ -7,6 +7,7 @@ python -m mlops_provider.demo.run --stop     # stop every process this demo star
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -42,7 +43,27 @@ def _duration(ti: dict[str, Any]) -> str:
     return f"{d:6.1f}s" if isinstance(d, int | float) else "     - "
 
 
-def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> str:
+def _generated_rows(stack: Stack) -> tuple[int, int]:
+    """Rows and daily partitions of the labeled example data on disk (read from the parquet footers)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((stack.home / "data" / MODEL / "labeled").rglob("*.parquet"))
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files), len(files)
+
+
+def _origin(client: Any, version: str) -> str:
+    """Which Airflow run made ``version``, in words: "run manual__... (manual) of 2026-11-27 09:40 UTC"."""
+    tags = client.get_model_version(MODEL, version).tags or {}
+    run_id = tags.get("mlops.airflow_run_id", "?")
+    try:
+        run_type = json.loads(tags.get("mlops.trigger", "{}")).get("run_type", "?")
+    except ValueError:
+        run_type = "?"
+    created = datetime.fromtimestamp(client.get_model_version(MODEL, version).creation_timestamp / 1000, UTC)
+    return f"run {run_id} ({run_type}) of {created:%Y-%m-%d %H:%M} UTC"
+
+
+def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any], *, explain: bool = True) -> str:
     from mlflow.tracking import MlflowClient
 
     lines = [f"Run {run_id} of {dag_id}: {run['state'].upper()}"]
@@ -60,11 +81,19 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> st
     val = xcom.get("validate_data")
     if val:
         v = val["validation"]
+        generated, days = _generated_rows(stack)
         lines.append(
             f"Data: {val['rows']:,} rows in the training window {val['window_start']}..{val['window_end']} "
             f"(sha256 {val['data_sha256'][:12]}); Great Expectations: {v['evaluated'] - v['failed']}"
             f"/{v['evaluated']} expectations passed"
         )
+        if explain:
+            span = (datetime.fromisoformat(val["window_end"]) - datetime.fromisoformat(val["window_start"])).days + 1
+            lines.append(
+                f"  The example data holds {generated:,} labeled customers over {days} days with fixed dates (so "
+                f"every demo trains on the same rows); the config's data.window_days keeps the {val['rows']:,} rows "
+                f"of the last {span} days up to the newest one."
+            )
     tr = xcom.get("train")
     if tr:
         m = tr["metrics"]
@@ -73,6 +102,12 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> st
             f"({tr['holdout_rows']:,} rows) roc_auc {m.get('roc_auc', float('nan')):.4f}, "
             f"recall {m.get('recall', float('nan')):.4f}, f1 {m.get('f1', float('nan')):.4f}"
         )
+        if explain:
+            share = tr["holdout_rows"] / max(1, tr["train_rows"] + tr["holdout_rows"])
+            lines.append(
+                f"  training.test_size {share:.2g} holds {tr['holdout_rows']:,} of the window's rows back (seed "
+                f"{tr['seed']}): the gates below score the model on rows it never saw."
+            )
     gates = xcom.get("evaluate_gates")
     if gates:
         lines.append("Gates:")
@@ -93,6 +128,11 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> st
     if champ is not None:
         prev = registry.alias(MODEL, PREVIOUS_CHAMPION)
         lines.append(f"Champion: {MODEL} v{champ}" + (f" (previous champion v{prev})" if prev else ""))
+        if prev and explain:
+            lines.append(
+                f"  v{prev} was there before this run: made by {_origin(client, prev)}, e.g. an earlier "
+                f"`make demo` in {stack.home} (delete that folder to start from v1)."
+            )
     else:
         lines.append(f"Champion: none yet for {MODEL}")
     return "\n".join(lines)
@@ -100,19 +140,18 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any]) -> st
 
 CLEAN_DAYS = ("2026-09-29", "2026-09-30")
 DRIFT_DAY = "2026-10-01"
+#: The demo's DAGs: paused at the end, since the example data does not grow with the calendar.
+DAGS = (f"{MODEL}_training", f"{MODEL}_scoring", f"{MODEL}_drift")
 
 
-def _at(day: str, hour: int) -> str:
-    """A logical date on ``day`` (so ``ds`` is that day) that is new on every demo run."""
-    now = datetime.now(UTC)
-    return f"{day}T{hour:02d}:{now:%M:%S}.{now:%f}+00:00"
-
-
-def _run_dag(stack: Stack, dag_id: str, logical_date: str) -> tuple[dict[str, Any], str]:
-    run_id = stack.trigger(dag_id, logical_date)
-    run = stack.wait_for_run(dag_id, run_id)
-    _say(f"  {dag_id:<16} {logical_date[:10]}  {run['state']}")
-    return run, run_id
+def _backfill(stack: Stack, dag_id: str, first: str, last: str) -> list[tuple[dict[str, Any], str]]:
+    """Run ``dag_id`` for the days ``first``..``last`` as a backfill (re-running days an earlier demo ran):
+    ``airflow backfill create --dag-id <dag> --from-date <first> --to-date <last> --reprocess-behavior completed``."""
+    out = []
+    for run in stack.backfill(dag_id, f"{first}T00:00:00+00:00", f"{last}T23:59:59+00:00"):
+        _say(f"  {dag_id:<16} {str(run['logical_date'])[:10]}  {run['state']}  (backfill)")
+        out.append((run, str(run["dag_run_id"])))
+    return out
 
 
 def drift_loop(stack: Stack) -> tuple[list[str], bool]:
@@ -129,17 +168,16 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
     for dag in (f"{MODEL}_scoring", f"{MODEL}_drift"):
         stack.wait_for_dag(dag)
     _say(f"== Serving: score {len(CLEAN_DAYS)} ordinary days with the champion v{old}, then check drift")
-    for day in CLEAN_DAYS:
-        _run_dag(stack, f"{MODEL}_scoring", _at(day, 6))
-    _, clean_run = _run_dag(stack, f"{MODEL}_drift", _at(CLEAN_DAYS[-1], 7))
+    _backfill(stack, f"{MODEL}_scoring", CLEAN_DAYS[0], CLEAN_DAYS[-1])
+    ((_, clean_run),) = _backfill(stack, f"{MODEL}_drift", CLEAN_DAYS[-1], CLEAN_DAYS[-1])
     clean = stack.xcom(f"{MODEL}_drift", clean_run, "check_drift")
     _say(f"  {clean['summary']}")
 
     _say(f"== {DRIFT_DAY}: customers change (higher charges, more support calls, more monthly contracts)")
-    _run_dag(stack, f"{MODEL}_scoring", _at(DRIFT_DAY, 6))
+    _backfill(stack, f"{MODEL}_scoring", DRIFT_DAY, DRIFT_DAY)
     # labels for the changed world keep arriving: the retrain learns from them
     data.write_labeled(stack.home / "data", start="2026-06-01", days=150, drift_from="2026-09-29")
-    run, drift_run = _run_dag(stack, f"{MODEL}_drift", _at(DRIFT_DAY, 7))
+    ((run, drift_run),) = _backfill(stack, f"{MODEL}_drift", DRIFT_DAY, DRIFT_DAY)
     check = stack.xcom(f"{MODEL}_drift", drift_run, "check_drift")
     _say(f"  {check['summary']}")
     lines = [
@@ -168,6 +206,10 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
         lines.append("Retraining was requested but no asset-triggered training run started within 15 minutes")
         return lines, False
     done = stack.wait_for_run(f"{MODEL}_training", asset_run["dag_run_id"], on_progress=_progress_printer())
+    _say()
+    _say("== Summary of the drift-triggered retraining")
+    _say(summarize(stack, f"{MODEL}_training", asset_run["dag_run_id"], done, explain=False))
+    _say()
     new = str(ModelRegistry(client).champion(MODEL))
     minutes = (datetime.fromisoformat(done["end_date"]) - detected).total_seconds() / 60
     shift = check["prediction"]["mean_shift"]
@@ -176,6 +218,15 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
             f"Prediction distribution shifted {shift:+.0%} from baseline "
             f"({len(check['drifted_columns'])} of {len(check['columns'])} features drifted); retraining "
             f"triggered; new model v{new} promoted {minutes:.1f} min later (previous champion v{old})."
+        )
+    elif any(
+        t["task_id"] == "train" and t.get("state") == "skipped"
+        for t in stack.task_instances(f"{MODEL}_training", asset_run["dag_run_id"])
+    ):
+        lines.append(
+            f"Prediction distribution shifted {shift:+.0%} from baseline; retraining triggered, but the retrain "
+            f"found the very data, config and code of champion v{new} (no new labeled rows since): nothing was "
+            "trained or registered, and a person was alerted (see the alerts file)."
         )
     else:
         lines.append(
@@ -232,10 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         for line in loop_lines:
             _say(line)
         _say()
+    for dag in DAGS:
+        stack.pause(dag)
+    _say(
+        f"Paused {', '.join(DAGS)}: the example data does not grow with the calendar, so their schedules "
+        "(training 02:00, scoring 06:00, drift 07:00 UTC) would find no new data. Unpause one with "
+        "`airflow dags unpause <dag>` once it has real data."
+    )
     _say(f"Demo took {time.monotonic() - t0:.0f}s. Where to look:")
     _say(f"  Airflow UI   {stack.api_url}  (user admin, password {stack.password()})")
     _say(f"  MLflow UI    .venv/bin/mlflow ui --backend-store-uri {stack.mlflow_uri} --port 5000")
     _say(f"  Alerts       {stack.home / 'outbox.jsonl'} (no Slack connection configured)")
+    _say(f"  From a shell source {stack.env_file}: then `airflow dags list`, `mlops lineage {MODEL} 1` work as is")
     _say(f"Still running: Airflow {', '.join(stack.running())} (logs in {stack.home / 'logs'}).")
     _say("Stop them with: make stop")
     return 0 if ok else 1

@@ -9,6 +9,7 @@ Layout of the state folder (default ``.mlops/``, or ``$MLOPS_HOME``)::
     logs/<process>.log  output of the Airflow processes started here
     pids/<process>.pid  their process ids (``stop`` kills these and nothing else)
     outbox.jsonl        alerts, when no Slack connection is configured
+    env.sh              ``source`` it to use this stack from a shell (airflow, mlops, mlflow on PATH)
 
 Used by ``make demo`` / ``make stop`` and by the end-to-end tests.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -58,10 +58,12 @@ class Stack:
     def env(self) -> dict[str, str]:
         """Environment every Airflow process and CLI call of this stack runs with."""
         bin_dir = str(Path(sys.executable).parent)
-        env = dict(os.environ)
-        env.update(
+        return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), **self.settings()}
+
+    def settings(self) -> dict[str, str]:
+        """The variables this stack sets (beside ``PATH``): Airflow's, the connection, the libraries'."""
+        return dict(
             {
-                "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
                 "AIRFLOW_HOME": str(self.airflow_home.resolve()),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder.resolve()),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -95,7 +97,28 @@ class Stack:
                 "no_proxy": "127.0.0.1,localhost",
             }
         )
-        return env
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / "env.sh"
+
+    def write_env_file(self) -> Path:
+        """``env.sh``: the stack's settings as shell exports, so ``airflow``, ``mlops`` and ``mlflow`` typed in a
+        shell talk to this stack (and never create ``~/airflow``)."""
+        import shlex
+
+        bin_dir = str(Path(sys.executable).parent)
+        own = self.settings()  # all of them, whatever the calling shell already has (it may have sourced this)
+        own["MLOPS_HOME"] = str(self.home.resolve())
+        own["MLFLOW_TRACKING_URI"] = self.mlflow_uri
+        lines = [
+            "# The embedded stack of airflow-provider-mlops, written by `make demo`.",
+            f"# Use it from a shell: source {self.env_file}",
+            f'export PATH={shlex.quote(bin_dir)}:"$PATH"',
+            *(f"export {k}={shlex.quote(v)}" for k, v in sorted(own.items())),
+        ]
+        self.env_file.write_text("\n".join(lines) + "\n")
+        return self.env_file
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -111,6 +134,7 @@ class Stack:
         if not self.password_file.exists():
             self.password_file.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
         self.airflow("db", "migrate", timeout=600)
+        self.write_env_file()
         if not (self.home / "mlflow.db").exists():
             # The one place a store is created on purpose: the connection itself never creates a missing one.
             from mlflow.tracking import MlflowClient
@@ -172,10 +196,6 @@ class Stack:
             (self.home / "pids" / f"{name}.pid").unlink(missing_ok=True)
         return stopped
 
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.home, ignore_errors=True)
-
     # -- REST API ------------------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 180) -> None:
@@ -206,10 +226,15 @@ class Stack:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return str(json.loads(resp.read())["access_token"])
 
-    def api(self, path: str, token: str | None = None) -> Any:
+    def api(self, path: str, token: str | None = None, *, method: str = "GET", body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {token or self.token()}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         req = urllib.request.Request(
             f"{self.api_url}/api/v2/{path.lstrip('/')}",
-            headers={"Authorization": f"Bearer {token or self.token()}"},
+            data=None if body is None else json.dumps(body).encode(),
+            headers=headers,
+            method=method,
         )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())
@@ -232,6 +257,42 @@ class Stack:
         # the CLI logs to stdout too: the result is the line that is a JSON list
         line = next(ln for ln in reversed(out.splitlines()) if ln.startswith("[{"))
         return str(json.loads(line)[0]["dag_run_id"])
+
+    def pause(self, dag_id: str) -> None:
+        self.airflow("dags", "pause", dag_id)
+
+    def backfill(self, dag_id: str, first: str, last: str, timeout: float = 900) -> list[dict[str, Any]]:
+        """Run ``dag_id`` for its schedule's times from ``first`` to ``last`` (inclusive; ISO dates or times),
+        re-running times that already ran: what ``airflow backfill create --reprocess-behavior completed``
+        does. Waits for the backfill to finish; returns its runs, oldest first."""
+        self.airflow("dags", "unpause", dag_id)
+        body = {
+            "dag_id": dag_id,
+            "from_date": first,
+            "to_date": last,
+            "reprocess_behavior": "completed",
+            "max_active_runs": 4,
+        }
+        backfill = self.api("backfills", method="POST", body=body)
+        deadline = time.monotonic() + timeout
+        while self.api(f"backfills/{backfill['id']}").get("completed_at") is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill['id']} of {dag_id} not finished after {timeout:.0f} s")
+            time.sleep(3)
+        import urllib.parse
+
+        since = urllib.parse.quote(str(backfill["from_date"]), safe="")
+        until = urllib.parse.quote(str(backfill["to_date"]), safe="")
+        runs = self.api(
+            f"dags/{dag_id}/dagRuns?run_type=backfill&logical_date_gte={since}&logical_date_lte={until}&limit=100"
+        )["dag_runs"]
+        unfinished = [r["dag_run_id"] for r in runs if r["state"] not in ("success", "failed")]
+        if unfinished or not runs:
+            raise RuntimeError(
+                f"backfill {backfill['id']} of {dag_id} finished, but its runs are {unfinished or 'missing'}: a run "
+                "of an earlier, interrupted backfill may still be queued (see the Airflow UI, Browse → Backfills)"
+            )
+        return sorted(runs, key=lambda r: str(r["logical_date"]))
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900, on_progress: Any = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ def build_scoring_dag(config: PipelineConfig, *, source: str | None = None) -> D
         doc_md=(
             f"### {config.model}: scoring\n\nScores `{config.scoring.source}` with "
             f"`models:/{config.model}@champion` and writes the prediction log under "
-            f"`{config.predictions_root}/date=<ds>/`; emits `{config.predictions_asset_uri}`.\n\n"
+            f"`{config.predictions_root}/scoring_date=<ds>/`; emits `{config.predictions_asset_uri}`.\n\n"
             + resolved_config_md(config, source)
         ),
     ) as dag:

@@ -34,6 +34,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from mlops_provider.naming import (
     CHALLENGER,
     CHAMPION,
+    DRIFT_EPISODE_TAG,
     PREVIOUS_CHAMPION,
     PROMOTION_INTENT_TAG,
     PROMOTION_TAG,
@@ -309,6 +310,63 @@ class ModelRegistry:
                 "move safely: check the champion and previous_champion aliases in MLflow, then delete that tag"
             ) from None
         return dict(intent)
+
+    def drift_episode(self, name: str) -> dict[str, Any] | None:
+        """The open drift episode of ``name`` (retrain requests and the brakes' state), None when none is open."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            text = (self.client.get_registered_model(name).tags or {}).get(DRIFT_EPISODE_TAG)
+        except MlflowException as exc:
+            if _not_found(exc):
+                return None
+            raise
+        return dict(json.loads(text)) if text else None
+
+    def set_drift_episode(self, name: str, episode: dict[str, Any] | None) -> None:
+        """Record the drift episode of ``name``; ``None`` closes it."""
+        if episode is not None:
+            self.client.set_registered_model_tag(name, DRIFT_EPISODE_TAG, json.dumps(episode))
+        elif self.drift_episode(name) is not None:
+            self.client.delete_registered_model_tag(name, DRIFT_EPISODE_TAG)
+
+    # -- versions --------------------------------------------------------------------------------------
+
+    def register(self, name: str, model_uri: str, run_id: str, tags: dict[str, str]) -> tuple[str, bool]:
+        """The version of ``name`` made from MLflow run ``run_id``: found if an earlier try created it, created
+        otherwise with every tag in the same call. Returns (version, created). A failed creation never leaves
+        a registered model without versions behind."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        from mlops_provider.lineage import oversized
+
+        existing = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        if existing:
+            return str(max(int(v.version) for v in existing)), False
+        too_long = oversized(tags)
+        if too_long:
+            raise RegistryError(
+                f"cannot register {name} from run {run_id}: tag(s) {', '.join(too_long)} exceed MLflow's limit "
+                "of 100,000 characters. Nothing was registered"
+            )
+        try:
+            self.client.get_registered_model(name)
+            model_existed = True
+        except MlflowException as exc:
+            if not _not_found(exc):
+                raise
+            model_existed = False
+        try:
+            return str(mlflow.register_model(model_uri, name, tags=tags).version), True
+        except Exception:
+            try:
+                if not model_existed and not self.client.search_model_versions(f"name = '{name}'"):
+                    log.warning("Registering %s failed; deleting the empty registered model it left", name)
+                    self.client.delete_registered_model(name)
+            except Exception as cleanup:  # the original error is the one to report
+                log.warning("Could not check for an empty registered model %s: %s", name, cleanup)
+            raise
 
     # -- alias moves -----------------------------------------------------------------------------------
 

@@ -39,23 +39,77 @@ def mask_text(text: str) -> str:
     return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
+_NEEDS_A_CHANGE = "a retry would fail the same way; this needs a change in data, model or config"
+
+
+def _tries(ti: Any) -> tuple[int | None, int | None]:
+    """(this try's number, tries in all) of a task instance, or None where it does not say."""
+    try_number = getattr(ti, "try_number", None)
+    max_tries = getattr(ti, "max_tries", None)  # retries, plus the tries a clear of the task added
+    if not isinstance(max_tries, int) or isinstance(max_tries, bool):
+        max_tries = getattr(getattr(ti, "task", None), "retries", None)
+    ok = isinstance(try_number, int) and not isinstance(try_number, bool) and try_number > 0
+    total = max_tries + 1 if isinstance(max_tries, int) and not isinstance(max_tries, bool) else None
+    return (try_number if ok else None), total
+
+
+def retry_outcome(context: Any) -> tuple[bool, str]:
+    """Whether Airflow retries the failed task, and what the alert says about it (after the run id).
+
+    Airflow never retries an ``AirflowFailException`` (``GateFailed``, ``DataValidationFailed``,
+    ``DataPathError`` ...), whatever ``retries`` says, nor a task on its last try. Callbacks run once Airflow
+    has decided: the task instance's state is ``up_for_retry`` when a retry follows (``on_retry_callback``)
+    and ``failed`` when none does (``on_failure_callback``).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    ti = context.get("ti") or context.get("task_instance")
+    exc = context.get("exception")
+    try_number, total = _tries(ti)
+    state = getattr(ti, "state", None)
+    state = str(getattr(state, "value", state) or "").lower()
+    of_n = f"try {try_number} of {total}" if try_number and total else ""
+    final = isinstance(exc, AirflowFailException) or bool(try_number and total and try_number >= total)
+    if state == "up_for_retry" or (not state and of_n and not final):
+        if try_number and total:
+            return True, f" on {of_n}; Airflow retries it (try {try_number + 1} of {total})"
+        return True, "; Airflow retries it"
+    on = f" on try {try_number}" if try_number and try_number > 1 else ""
+    if isinstance(exc, AirflowFailException):
+        return False, f"{on} (not retried: {_NEEDS_A_CHANGE})"
+    if try_number and total and try_number >= total:
+        return False, " (not retried: the task has no retries)" if total == 1 else f" on {of_n} (no retries left)"
+    if state == "failed":
+        return False, f" on {of_n} (not retried: Airflow marked it failed for good)" if of_n else " (not retried)"
+    return False, f" ({of_n})" if of_n else ""
+
+
 def failure_text(context: Any, model: str) -> str:
+    """The alert for a failed task: what failed, the exception's first lines, whether Airflow retries it, what next."""
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
     task_id = getattr(ti, "task_id", "?")
     run_id = context.get("run_id", "?")
-    try_number = getattr(ti, "try_number", None)
-    max_tries = getattr(getattr(ti, "task", None), "retries", None)
     exc = context.get("exception")
     first = str(exc).strip().splitlines() if exc else []
     reason = "\n".join(first[:8]) if first else "no exception text (see the task log)"
-    tries = f" (try {try_number} of {max_tries + 1})" if try_number and max_tries is not None else ""
+    retried, outcome = retry_outcome(context)
     url = getattr(ti, "log_url", None)
     where = f"\nLog: {url}" if url else ""
+    if retried:
+        head, nxt = ":large_orange_circle:", "Airflow runs it again after the retry delay; nothing downstream ran yet."
+    else:
+        kind = str(dag_id).rsplit("_", 1)[-1]
+        stopped = {
+            "training": "nothing downstream (registration, promotion) happened; the champion is unchanged.",
+            "scoring": "no predictions were written for this run; the champion keeps serving.",
+            "drift": "no drift verdict and no drift event for this run; no retrain was requested.",
+        }.get(kind, "nothing downstream of it ran.")
+        head, nxt = ":red_circle:", f"the run stops here; {stopped}"
     return (
-        f":red_circle: {model}: task `{task_id}` of `{dag_id}` failed{tries} in run `{run_id}`.\n"
+        f"{head} {model}: task `{task_id}` of `{dag_id}` failed in run `{run_id}`{outcome}.\n"
         f"{type(exc).__name__ + ': ' if exc else ''}{reason}\n"
-        f"Next: the run stops here; nothing downstream (registration, promotion) happened.{where}"
+        f"Next: {nxt}{where}"
     )
 
 

@@ -23,9 +23,19 @@ class DataValidationFailed(AirflowFailException):
 
 
 def run_expectations(
-    df: pd.DataFrame, expectations: list[dict[str, dict[str, Any]]], suite_name: str
+    df: pd.DataFrame,
+    expectations: list[dict[str, dict[str, Any]]],
+    suite_name: str,
+    *,
+    config_file: str | None = None,
 ) -> dict[str, Any]:
-    """Run the config's expectations on ``df`` with GX 1.x; return GX's JSON result (SUMMARY format)."""
+    """Run the config's expectations on ``df`` with GX 1.x; return GX's JSON result (SUMMARY format).
+
+    An expectation GX will not build (an argument it rejects) raises :class:`DataValidationFailed` before
+    anything is validated, with the message ``mlops validate`` gives: the config file and line, the
+    expectation, each bad argument and the fix. ``config_file`` names the file; by default it is the file
+    of the running DAG's ``configs/`` folder that declares the task's model.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
 
@@ -51,9 +61,22 @@ def run_expectations(
         try:
             suite.add_expectation(cls(**(kwargs or {})))
         except Exception as exc:
+            from pathlib import Path
+
+            from mlops_provider.config.deep import config_file_for, expectation_error
+
+            model = ""
+            try:  # the running task's model, and the configs folder beside the DAG file that loaded it
+                from airflow.sdk import get_current_context
+
+                task_context = get_current_context()
+                model = task_context["task"].pipeline.model  # type: ignore[union-attr]
+                if config_file is None:
+                    config_file = config_file_for(model, Path(task_context["dag"].fileloc).parent / "configs")
+            except Exception:  # not inside a task: the message names what it knows
+                pass
             raise DataValidationFailed(
-                f"expectations[{i}] {name}: its arguments are invalid for Great Expectations: "
-                f"{str(exc).splitlines()[0]}; fix the config (mlops validate only checks the name)"
+                expectation_error(exc, i, name, kwargs=kwargs, cls=cls, config_file=config_file, model=model)
             ) from None
     result = batch.validate(suite, result_format="SUMMARY")
     return dict(result.to_json_dict())
@@ -90,10 +113,18 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def failure_message(model: str, summary: dict[str, Any], rows: int, where: str) -> str:
+    """What failed, with numbers: the built-in checks (``summary["checks"]``) first, then the expectations."""
+    checks = summary.get("checks") or {"evaluated": 0, "failed": 0, "failures": []}
+    counts = []
+    if checks["failed"]:
+        counts.append(f"{checks['failed']} of {checks['evaluated']} built-in checks")
+    if summary["failed"] or not checks["failed"]:
+        counts.append(f"{summary['failed']} of {summary['evaluated']} expectations")
     lines = [
-        f"Data validation failed for {model}: {summary['failed']} of {summary['evaluated']} expectations "
-        f"failed on {rows:,} rows. No model was trained.",
+        f"Data validation failed for {model}: {' and '.join(counts)} failed on {rows:,} rows. No model was trained.",
     ]
+    for c in checks["failures"]:
+        lines.append(f"  - built-in {c['check']}(column={c['column']!r}): {c['message']}")
     for f in summary["failures"]:
         args = ", ".join(f"{k}={v!r}" for k, v in f["kwargs"].items())
         detail = []
@@ -119,14 +150,20 @@ def failure_message(model: str, summary: dict[str, Any], rows: int, where: str) 
 
 
 class ValidateDataOperator(MlopsBaseOperator):
-    """Snapshot the training window and run the config's Great Expectations checks on it.
+    """Snapshot the training window, run the built-in checks and the config's Great Expectations checks on it.
 
     Opens (or, on retry, finds) the DAG run's MLflow run, stores the training window as an immutable
     content-addressed snapshot, and logs the validation result to the run (``data_validation.json``).
+    The built-in checks (:func:`mlops_provider.datasets.builtin_checks`) always run: every feature has values
+    in the window and in its newest partitions, and the target has no empty value.
 
     :return: ``{"mlflow_run_id", "snapshot_uri", "data_sha256", "rows", "window_start", "window_end",
-        "source", "validation": {"success", "evaluated", "failed", "failures"}}``
-    :raises DataValidationFailed: any expectation failed; the message lists each with its counts.
+        "source", "validation": {"success", "evaluated", "failed", "failures", "checks"}}`` (``evaluated``,
+        ``failed`` and ``failures`` count the expectations; ``checks`` the built-in checks, the same way)
+    :raises DataValidationFailed: a built-in check or an expectation failed; the message lists each with its
+        counts.
+    :raises PermanentDataError: the data cannot make a training window (a file that is not valid, a column with
+        different types in different files, a time column that is not one); not retried.
     """
 
     ui_color = "#fff3cd"
@@ -156,13 +193,15 @@ class ValidateDataOperator(MlopsBaseOperator):
         return str(run.info.run_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops_provider.datasets import take_snapshot
+        from mlops_provider.datasets import builtin_checks, read_window, resolve_source, store_snapshot
         from mlops_provider.paths import DataRoots
 
         cfg = self.pipeline
-        snap, df = take_snapshot(  # reads only inside the data roots; a path out of them fails, not retried
-            cfg, roots=DataRoots.from_settings(), snapshot_root=self.snapshot_root(), storage=self.storage
-        )
+        roots = DataRoots.from_settings()  # reads only inside the data roots; a path out of them fails, not retried
+        window = read_window(cfg, resolve_source(cfg.data.source, roots), self.storage, roots=roots)
+        checks = builtin_checks(window, cfg)
+        snap = store_snapshot(cfg, window, snapshot_root=self.snapshot_root(), storage=self.storage)
+        df = window.frame
         self.log.info(
             "Training window: %s rows from %s (%s files, %s..%s); snapshot %s",
             f"{snap.rows:,}",
@@ -175,11 +214,19 @@ class ValidateDataOperator(MlopsBaseOperator):
         run_id = self._open_run(context)
         client = self.mlflow_hook.get_conn()
         if cfg.expectations:
-            raw = run_expectations(df, list(cfg.expectations), f"{self.model_name}_training_data")
+            try:
+                raw = run_expectations(df, list(cfg.expectations), f"{self.model_name}_training_data")
+            except BaseException:  # a failed attempt never leaves its MLflow run RUNNING
+                client.set_terminated(run_id, status="FAILED")
+                raise
             summary = summarize(raw)
         else:
             raw, summary = {}, {"success": True, "evaluated": 0, "failed": 0, "failures": []}
-            self.log.warning("Config %s has no expectations: training data is not validated", self.model_name)
+            self.log.warning(
+                "Config %s has no expectations: only the built-in checks validate the training data", self.model_name
+            )
+        summary["checks"] = checks
+        summary["success"] = bool(summary["success"]) and not checks["failed"]
         client.log_dict(
             run_id, {"summary": summary, "snapshot": snap.as_dict(), "gx_result": raw}, "data_validation.json"
         )
@@ -196,7 +243,12 @@ class ValidateDataOperator(MlopsBaseOperator):
             where = f"MLflow run {run_id}, artifact data_validation.json"
             client.set_terminated(run_id, status="FAILED")
             raise DataValidationFailed(failure_message(self.model_name, summary, snap.rows, where))
-        self.log.info("Data validation passed: %d expectations on %s rows", summary["evaluated"], f"{snap.rows:,}")
+        self.log.info(
+            "Data validation passed: %d built-in checks and %d expectations on %s rows",
+            checks["evaluated"],
+            summary["evaluated"],
+            f"{snap.rows:,}",
+        )
         return {
             "mlflow_run_id": run_id,
             "snapshot_uri": snap.uri,

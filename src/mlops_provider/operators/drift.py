@@ -16,7 +16,6 @@ Brakes, with their state on the registered model's tag ``mlops.drift_episode``:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from airflow.sdk import Context
 
-EPISODE_TAG = "mlops.drift_episode"
 REPORT_KEY = "drift_report_url"
 
 
@@ -95,17 +93,19 @@ class DriftCheckOperator(MlopsBaseOperator):
         import pandas as pd
 
         from mlops_provider.datasets import resolve_source
-        from mlops_provider.operators.scoring import prediction_log_uri
+        from mlops_provider.operators.scoring import prediction_log_uris
         from mlops_provider.paths import DataRoots
 
         roots = DataRoots.from_settings()  # every file read must really lie inside the data roots (not retried)
         root = resolve_source(self.prediction_log, roots, "scoring.output")
         frames, days = [], []
         for day in window_dates(ds, self.pipeline.drift.window_days):
-            uri = resolve_source(prediction_log_uri(self.prediction_log, day), roots, "scoring.output")
-            if self.storage.exists(uri):
-                frames.append(pd.read_parquet(io.BytesIO(self.storage.read_bytes(uri))))
-                days.append(day)
+            for candidate in prediction_log_uris(self.prediction_log, day):  # scoring_date=, then legacy date=
+                uri = resolve_source(candidate, roots, "scoring.output")
+                if self.storage.exists(uri):
+                    frames.append(pd.read_parquet(io.BytesIO(self.storage.read_bytes(uri))))
+                    days.append(day)
+                    break
         if not frames:
             raise AirflowFailException(
                 f"no prediction log under {root} for {', '.join(window_dates(ds, self.pipeline.drift.window_days))}; "
@@ -179,6 +179,7 @@ class DriftCheckOperator(MlopsBaseOperator):
         last_training: datetime | None,
         runs: list[Any],
         now: datetime,
+        champion: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """The brakes. Returns (decision, new episode state or None when the episode is over)."""
         cfg = self.pipeline.drift
@@ -207,6 +208,21 @@ class DriftCheckOperator(MlopsBaseOperator):
                     f"{episode.get('breaker_opened')}: {episode['unresolved']} drift-triggered retrains did not "
                     "bring drift under the threshold; a human must look (see the runbook), then close the "
                     "episode",
+                },
+                episode,
+            )
+        stale = episode.get("no_new_data")
+        if stale and champion is not None and str(stale.get("champion")) != str(champion):
+            episode.pop("no_new_data")  # a newer champion since: new data came in, retraining can help again
+        elif stale:
+            return (
+                {
+                    "emit": False,
+                    "brake": "no_new_data",
+                    "reason": f"drift persists, but there are no new labeled rows since v{stale.get('champion')} "
+                    f"(snapshot {str(stale.get('data_sha256', ''))[:12]}…, found by the retrain of "
+                    f"{stale.get('at')}); retraining cannot fix this, a person was alerted. No retrain is requested "
+                    "until a new champion is trained from new data or the episode is closed (docs/runbooks/drift.md)",
                 },
                 episode,
             )
@@ -249,7 +265,9 @@ class DriftCheckOperator(MlopsBaseOperator):
                     "emit": False,
                     "brake": "cooldown",
                     "reason": f"cooldown: the last training started "
-                    f"{hours:.1f} h ago, within the {cfg.cooldown_hours:g} h cooldown; no retrain yet",
+                    f"{hours:.1f} h ago, within the {cfg.cooldown_hours:g} h cooldown (drift.cooldown_hours = "
+                    f"{cfg.cooldown_hours:g}{'' if 'cooldown_hours' in cfg.model_fields_set else ', the default'}); "
+                    "no retrain yet (lower drift.cooldown_hours to retrain sooner)",
                 },
                 episode,
             )
@@ -271,7 +289,12 @@ class DriftCheckOperator(MlopsBaseOperator):
         version = self._champion(client)
         log, days = self._current_window(context["ds"])
         if len(log) < cfg.drift.min_rows:
-            raise AirflowSkipException(f"only {len(log)} scored rows in {days}; drift needs >= {cfg.drift.min_rows}")
+            default = "" if "min_rows" in cfg.drift.model_fields_set else " (the default)"
+            raise AirflowSkipException(
+                f"no drift verdict: only {len(log)} scored rows in {', '.join(days)}, fewer than drift.min_rows = "
+                f"{cfg.drift.min_rows}{default}. For a small data set lower drift.min_rows (a verdict on few "
+                "rows is noisy: see 'Small data sets' in docs/drift.md) or widen drift.window_days"
+            )
         snapshot = self._snapshot(client, version)
         holdout, pred_numeric, pred_categorical = self._holdout_scores(client, version)
         pred_columns = [*pred_categorical, *pred_numeric]
@@ -349,15 +372,11 @@ class DriftCheckOperator(MlopsBaseOperator):
             report_uri = f"{run.info.artifact_uri}/drift_report.html"
         context["ti"].xcom_push(key=REPORT_KEY, value=report_uri)
 
-        episode_text = (client.get_registered_model(self.model_name).tags or {}).get(EPISODE_TAG)
-        episode = json.loads(episode_text) if episode_text else None
+        registry = self.mlflow_hook.registry
+        episode = registry.drift_episode(self.model_name)
         last_training, runs = self._last_training(client)
-        decision, new_episode = self.decide(features.dataset_drift, episode, last_training, runs, _now())
-        if new_episode is None:
-            if episode is not None:
-                client.delete_registered_model_tag(self.model_name, EPISODE_TAG)
-        else:
-            client.set_registered_model_tag(self.model_name, EPISODE_TAG, json.dumps(new_episode))
+        decision, new_episode = self.decide(features.dataset_drift, episode, last_training, runs, _now(), version)
+        registry.set_drift_episode(self.model_name, new_episode)
         summary = (
             f"{self.model_name}: {len(features.drifted_columns)} of {len(features.columns)} features drifted "
             f"(share {features.drift_share:.0%}, threshold {cfg.drift.drift_share:.0%}: "

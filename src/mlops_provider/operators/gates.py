@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -205,59 +205,132 @@ def compare_with_champion(
     return champion_gate(config, challenger, champ_value, champion_version, error, challenger_unavailable)
 
 
-def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[GateResult]:
+#: Warm-up calls before each latency measurement (single-row; batches get 2): not timed.
+LATENCY_WARMUP_CALLS = 5
+#: A latency gate over its limit is measured again, up to this many rounds in all; the best round counts.
+LATENCY_ROUNDS = 3
+#: Timed batch calls per round at least (``repeats / 5`` when that is more).
+LATENCY_MIN_BATCH_CALLS = 20
+#: Timed single-row calls per round at least: a p95 of fewer calls is close to their maximum. A config's
+#: ``repeats`` under this counts as this (configs written before the floor existed keep loading).
+LATENCY_MIN_ROW_CALLS = 50
+
+
+def _timed_calls(predict: Callable[[Any], Any], make_input: Callable[[int], Any], calls: int) -> tuple[Any, Any]:
+    """CPU and wall-clock milliseconds of each of ``calls`` predict calls (inputs built outside the clocks)."""
     import numpy as np
+
+    cpu, wall = np.empty(calls), np.empty(calls)
+    for i in range(calls):
+        x = make_input(i)
+        c0, w0 = time.process_time(), time.perf_counter()
+        predict(x)
+        w1, c1 = time.perf_counter(), time.process_time()
+        cpu[i], wall[i] = (c1 - c0) * 1000, (w1 - w0) * 1000
+    return cpu, wall
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f}" if x < 100 else f"{x:.1f}"
+
+
+def _latency_gate(
+    gate: str,
+    limit: float,
+    severity: str,
+    what: str,
+    predict: Callable[[Any], Any],
+    make_input: Callable[[int], Any],
+    calls: int,
+    warmup: int,
+) -> GateResult:
+    """One latency gate: warm-up, then rounds of ``calls`` timed calls until one round's p95 is within ``limit``
+    (at most :data:`LATENCY_ROUNDS`). The verdict and the spread are those of the round with the lowest p95:
+    a busy worker only ever adds time, so the best round is the closest to what the model itself costs."""
+    import numpy as np
+
+    for i in range(warmup):
+        predict(make_input(i))
+    rounds: list[tuple[float, Any, Any]] = []
+    stop = ""
+    for _ in range(LATENCY_ROUNDS):
+        cpu, wall = _timed_calls(predict, make_input, calls)
+        rounds.append((float(np.percentile(cpu, 95)), cpu, wall))
+        if min(r[0] for r in rounds) <= limit:
+            break
+        if float(cpu.min()) > limit:
+            stop = "; not measured again: every call took longer than the limit"
+            break
+    p95, cpu, wall = min(rounds, key=lambda r: r[0])
+    c50, w50, w95 = (float(np.percentile(a, q)) for a, q in ((cpu, 50), (wall, 50), (wall, 95)))
+    if len(rounds) > 1:
+        per_round = ", ".join(_ms(r[0]) for r in rounds)
+        stop = f"; measured {len(rounds)} times (p95 per round {per_round} ms), the lowest counts{stop}"
+    return GateResult(
+        gate,
+        p95,
+        limit,
+        "<=",
+        p95 <= limit,
+        severity,
+        f"p95 {_ms(p95)} ms per {what}, limit {limit:g} ms (CPU time, single-threaded, {calls} calls after "
+        f"{warmup} warm-up calls: p50 {_ms(c50)} / p95 {_ms(p95)} / max {_ms(float(cpu.max()))} ms; wall clock "
+        f"p50 {_ms(w50)} / p95 {_ms(w95)} / max {_ms(float(wall.max()))} ms{stop})",
+    )
+
+
+def latency_gates(config: PipelineConfig, model: Any, X: pd.DataFrame) -> list[GateResult]:
+    """The latency gates of the config on holdout rows ``X``; measured so that a busy worker does not flip them.
+
+    Prediction runs single-threaded (BLAS and OpenMP pools limited to one thread, joblib sequential): on a
+    shared worker, thread pools sized for every core fight the other tasks and their time explodes. Each call
+    is timed by the CPU time the process spends on it, which waiting for a CPU does not add to; the wall clock
+    is reported next to it. See :func:`_latency_gate` for the rounds.
+    """
+    import numpy as np
+    from joblib import parallel_config
+    from threadpoolctl import threadpool_limits
 
     g = config.gates.latency
     if g is None:
         return []
     predict = model.predict_proba if hasattr(model, "predict_proba") else model.predict
-    predict(X.head(min(len(X), g.batch_size)))  # warm-up
     out = []
-    if g.p95_ms_per_row is not None:
-        timings = []
-        for i in range(g.repeats):
-            row = X.iloc[[i % len(X)]]
-            t = time.perf_counter()
-            predict(row)
-            timings.append((time.perf_counter() - t) * 1000)
-        p95 = float(np.percentile(timings, 95))
-        out.append(
-            GateResult(
-                "latency.p95_ms_per_row",
-                p95,
-                g.p95_ms_per_row,
-                "<=",
-                p95 <= g.p95_ms_per_row,
-                g.severity,
-                f"p95 {p95:.2f} ms per single-row call over {g.repeats} calls, limit {g.p95_ms_per_row} ms",
+    with threadpool_limits(limits=1), parallel_config(backend="sequential"):
+        if g.p95_ms_per_row is not None:
+            out.append(
+                _latency_gate(
+                    "latency.p95_ms_per_row",
+                    g.p95_ms_per_row,
+                    g.severity,
+                    "single-row call",
+                    predict,
+                    lambda i: X.iloc[[i % len(X)]],
+                    max(LATENCY_MIN_ROW_CALLS, g.repeats),
+                    LATENCY_WARMUP_CALLS,
+                )
             )
-        )
-    if g.p95_ms_per_batch is not None:
-        rng = np.random.default_rng(config.training.seed)
-        batch = X.iloc[rng.integers(0, len(X), size=g.batch_size)]
-        timings = []
-        for _ in range(max(5, g.repeats // 5)):
-            t = time.perf_counter()
-            predict(batch)
-            timings.append((time.perf_counter() - t) * 1000)
-        p95 = float(np.percentile(timings, 95))
-        out.append(
-            GateResult(
-                "latency.p95_ms_per_batch",
-                p95,
-                g.p95_ms_per_batch,
-                "<=",
-                p95 <= g.p95_ms_per_batch,
-                g.severity,
-                f"p95 {p95:.1f} ms per batch of {g.batch_size} rows over {len(timings)} calls, "
-                f"limit {g.p95_ms_per_batch} ms",
+        if g.p95_ms_per_batch is not None:
+            rng = np.random.default_rng(config.training.seed)
+            batch = X.iloc[rng.integers(0, len(X), size=g.batch_size)]
+            out.append(
+                _latency_gate(
+                    "latency.p95_ms_per_batch",
+                    g.p95_ms_per_batch,
+                    g.severity,
+                    f"batch of {g.batch_size} rows",
+                    predict,
+                    lambda i: batch,
+                    max(LATENCY_MIN_BATCH_CALLS, g.repeats // 5),
+                    2,
+                )
             )
-        )
     return out
 
 
 def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) -> list[GateResult]:
+    import pandas as pd
+
     from mlops_provider.modeling import MetricUnavailable, features_frame, metric, predict
 
     out: list[GateResult] = []
@@ -266,18 +339,20 @@ def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) ->
     # one prediction pass, the model's own classes and positive class: the same metric definitions as training
     p_all = predict(model, features_frame(holdout, config), config.task)
     y_all = holdout[config.data.target].to_numpy()
-    for g in config.gates.fairness:
+    for i, g in enumerate(config.gates.fairness):
         per_group: dict[str, float] = {}
         small = []
         not_available: dict[str, str] = {}
+        setting = f"gates.fairness[{i}].min_rows = {g.min_rows}"
         for value, idx in holdout.groupby(g.slice, dropna=False, sort=True).indices.items():
+            group = "(missing)" if pd.isna(value) else str(value)  # NaN, None, pd.NA slice values
             if len(idx) < g.min_rows:
-                small.append(str(value))
+                small.append(f"{group} ({len(idx)})")
                 continue
             try:
-                per_group[str(value)] = metric(g.metric, y_all[idx], p_all.subset(idx))
+                per_group[group] = metric(g.metric, y_all[idx], p_all.subset(idx))
             except MetricUnavailable as exc:
-                not_available[str(value)] = str(exc)
+                not_available[group] = str(exc)
         name = f"fairness.{g.slice}.{g.metric}"
         if len(per_group) < 2 and not_available:
             reasons = "; ".join(f"{g.slice}={k}: {v}" for k, v in not_available.items())
@@ -301,16 +376,22 @@ def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) ->
                     "<=",
                     False,
                     g.severity,
-                    f"fewer than two groups of '{g.slice}' with >= {g.min_rows} holdout rows; "
-                    "the gap cannot be measured (lower min_rows or check the slice column)",
+                    f"fewer than two groups of '{g.slice}' with at least {setting} holdout rows"
+                    f"{' (smaller: ' + ', '.join(small) + ')' if small else ''}; the gap cannot be measured "
+                    f"(lower gates.fairness[{i}].min_rows for a small data set, or check the slice column)",
                 )
             )
             continue
         best = max(per_group, key=per_group.__getitem__)
-        worst = min(per_group, key=per_group.__getitem__)
+        worst = min(per_group, key=lambda k: (per_group[k], k == best))  # on a tie, never the same group twice
         gap = per_group[best] - per_group[worst]
         groups = ", ".join(f"{k}={v:.3f}" for k, v in per_group.items())
-        note = f"; groups under {g.min_rows} rows not compared: {', '.join(small)}" if small else ""
+        note = f"; groups under {setting} holdout rows not compared: {', '.join(small)}" if small else ""
+        between = (
+            f"all {len(per_group)} groups of {g.slice} equal ({per_group[best]:.4f})"
+            if gap == 0
+            else f"between {g.slice}={best} ({per_group[best]:.4f}) and {g.slice}={worst} ({per_group[worst]:.4f})"
+        )
         out.append(
             GateResult(
                 name,
@@ -319,8 +400,7 @@ def fairness_gates(config: PipelineConfig, model: Any, holdout: pd.DataFrame) ->
                 "<=",
                 gap <= g.max_gap + 1e-12,
                 g.severity,
-                f"{g.metric} gap {gap:.4f} between {g.slice}={best} ({per_group[best]:.4f}) and "
-                f"{g.slice}={worst} ({per_group[worst]:.4f}), allowed {g.max_gap} [{groups}]{note}",
+                f"{g.metric} gap {gap:.4f} {between}, allowed {g.max_gap} [{groups}]{note}",
             )
         )
     return out

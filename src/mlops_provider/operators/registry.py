@@ -6,7 +6,15 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.naming import GATES_CHAMPION_TAG, GATES_TAG, METRICS_TAG, TAG_PREFIX
+from mlops_provider.naming import (
+    CONFIG_ARTIFACT,
+    CONFIG_TAG,
+    GATES_CHAMPION_TAG,
+    GATES_TAG,
+    MAX_TAG_CHARS,
+    METRICS_TAG,
+    TAG_PREFIX,
+)
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -19,7 +27,9 @@ class RegisterModelOperator(MlopsBaseOperator):
     Idempotent: the version is looked up by the MLflow run id first, so a retried or cleared task
     returns the version its run already created. Tags are written in the same call that creates the
     version, so no untagged version can be left behind. Among them: the gate results and the champion
-    version the champion gate compared against, which promotion re-checks.
+    version the champion gate compared against, which promotion re-checks. The resolved config is logged
+    as the run's artifact ``config/resolved_config.json`` and also kept as the ``mlops.config`` tag when it
+    fits in one (MLflow's limit is 100,000 characters); its sha256 is always a tag.
 
     :param training: output of :class:`TrainModelOperator` (templated).
     :param gates: output of :class:`EvaluateGatesOperator` (templated).
@@ -68,25 +78,44 @@ class RegisterModelOperator(MlopsBaseOperator):
         }
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import mlflow
+        import json as _json
+
+        from airflow.sdk.exceptions import AirflowFailException
 
         from mlops_provider import lineage
 
+        gates = dict(self.gates or {})
+        if not self.training or not gates:
+            raise AirflowFailException(
+                f"refusing to register {self.model_name}: this run has no result from "
+                f"{'train' if not self.training else 'evaluate_gates'}, so nothing shows the model passed its "
+                "gates. Clear the DAG run from that task (Airflow UI: Clear, downstream) instead of running "
+                "register on its own"
+            )
+        if not gates.get("passed"):
+            raise AirflowFailException("refusing to register: the gates output does not say passed")
         tr = dict(self.training)
-        if not dict(self.gates).get("passed"):
-            raise RuntimeError("refusing to register: the gates output does not say passed")
         run_id = tr["mlflow_run_id"]
         client = self.mlflow_hook.get_conn()
-        existing = client.search_model_versions(f"name = '{self.model_name}' and run_id = '{run_id}'")
-        if existing:
-            version = str(max(int(v.version) for v in existing))
-            created = False
-            self.log.info("Run %s already registered %s v%s: reusing it", run_id, self.model_name, version)
-        else:
-            tags = lineage.tags(self.lineage_record(context))
-            mv = mlflow.register_model(tr["model_uri"], self.model_name, tags=tags)
-            version, created = str(mv.version), True
+        record = self.lineage_record(context)
+        config_json = _json.dumps(record["config"], sort_keys=True, indent=1)
+        client.log_text(run_id, config_json, CONFIG_ARTIFACT)  # idempotent: a retry overwrites the same file
+        tags = lineage.tags(record)
+        if len(tags[CONFIG_TAG]) > MAX_TAG_CHARS:
+            self.log.warning(
+                "Resolved config is %s characters, over MLflow's %s-character tag limit: kept as artifact %s of "
+                "run %s (tag mlops.config_sha256 identifies it)",
+                f"{len(tags[CONFIG_TAG]):,}",
+                f"{MAX_TAG_CHARS:,}",
+                CONFIG_ARTIFACT,
+                run_id,
+            )
+            del tags[CONFIG_TAG]
+        version, created = self.mlflow_hook.registry.register(self.model_name, tr["model_uri"], run_id, tags)
+        if created:
             self.log.info("Registered %s v%s from run %s", self.model_name, version, run_id)
+        else:
+            self.log.info("Run %s already registered %s v%s: reusing it", run_id, self.model_name, version)
         self.mlflow_hook.registry.set_challenger(self.model_name, version)
         return {"name": self.model_name, "version": version, "mlflow_run_id": run_id, "created": created}
 

@@ -1,4 +1,11 @@
-"""Batch scoring with the champion, writing a prediction log tagged with the model version."""
+"""Batch scoring with the champion, writing a prediction log tagged with the model version.
+
+Before a batch is scored its features are checked against what the champion was trained on
+(``scoring.input_checks``): values of a categorical feature its fitted one-hot encoder never saw, and text
+that is not a number in a numeric feature. Both would otherwise be scored silently (ignored category,
+imputed value). The counts go into the task log, the return value and the prediction log; above a bound
+the batch is scored with a warning, or the task fails before anything is written.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +18,198 @@ from airflow.sdk.exceptions import AirflowFailException
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
+    import pandas as pd
     from airflow.sdk import Context
 
+    from mlops_provider.config import PipelineConfig
+
 PREDICTION_COLUMNS = ("entity_key", "prediction", "score", "model_version", "latency_ms", "scored_at")
+#: Partition key of the prediction log, ``<root>/scoring_date=<ds>/``. It is not a column of the files and no
+#: data column is logged under a bare name except the time column, so ``pandas.read_parquet(<root>)`` works
+#: whatever the time column is called (a partition key equal to a column name cannot be read back).
+PARTITION_KEY = "scoring_date"
+#: Partition key of logs written by earlier releases (``<root>/date=<ds>/``); readers still find those.
+LEGACY_PARTITION_KEY = "date"
+LOG_FILE = "predictions.parquet"
+#: The input-check summary of a date, next to its log file. The leading underscore makes parquet readers
+#: (pyarrow, so pandas, Spark, DuckDB) skip it when they read the log root.
+INPUT_CHECKS_FILE = "_input_checks.json"
+#: Per-row column of the log: how many of the row's features held an unseen category or non-numeric text.
+ISSUES_COLUMN = "input_issues"
+#: Log columns with a fixed name: the time column may not take one of them.
+RESERVED_COLUMNS = (*PREDICTION_COLUMNS, "probability", ISSUES_COLUMN, PARTITION_KEY)
+EXAMPLES = 5
+
+CHECKS = {
+    "unseen_categories": "unseen categories",
+    "non_numeric": "non-numeric values",
+}
 
 
 class NoChampion(AirflowFailException):
     """There is no champion to score with: train (and pass the gates) first."""
 
 
-def prediction_log_uri(root: str, ds: str) -> str:
+class BatchSchemaError(AirflowFailException):
+    """The batch (or the config) lacks what scoring needs; a retry cannot fix it."""
+
+
+class InputCheckFailed(AirflowFailException):
+    """The batch breaks ``scoring.input_checks`` with severity fail; nothing was written to the prediction log."""
+
+
+def prediction_partition(root: str, ds: str) -> str:
     from mlops_provider.hooks.storage import join
 
-    return join(root, f"date={ds}", "predictions.parquet")
+    return join(root, f"{PARTITION_KEY}={ds}")
+
+
+def prediction_log_uri(root: str, ds: str) -> str:
+    """Where scoring writes the log of ``ds``: ``<root>/scoring_date=<ds>/predictions.parquet``."""
+    from mlops_provider.hooks.storage import join
+
+    return join(prediction_partition(root, ds), LOG_FILE)
+
+
+def prediction_log_uris(root: str, ds: str) -> tuple[str, str]:
+    """Where a reader looks for the log of ``ds``, in order: the current layout, then the ``date=<ds>``
+    layout of logs written before the partition key was renamed."""
+    from mlops_provider.hooks.storage import join
+
+    return prediction_log_uri(root, ds), join(root, f"{LEGACY_PARTITION_KEY}={ds}", LOG_FILE)
+
+
+def input_checks_uri(root: str, ds: str) -> str:
+    """The input-check summary of ``ds``: ``<root>/scoring_date=<ds>/_input_checks.json``."""
+    from mlops_provider.hooks.storage import join
+
+    return join(prediction_partition(root, ds), INPUT_CHECKS_FILE)
+
+
+# -- input checks -------------------------------------------------------------------------------------
+
+
+def trained_categories(model: Any) -> dict[str, Any]:
+    """The categories the fitted pipeline's encoders know, per input column (``categories_`` of a
+    ``OneHotEncoder``/``OrdinalEncoder`` inside a ``ColumnTransformer``, see ``modeling.build_pipeline``).
+    Columns without a fitted encoder are absent."""
+    found: dict[str, Any] = {}
+    for step in getattr(model, "named_steps", {}).values():
+        for _name, transformer, columns in getattr(step, "transformers_", ()):
+            encoder = transformer if hasattr(transformer, "categories_") else None
+            for inner in getattr(transformer, "named_steps", {}).values():
+                if hasattr(inner, "categories_"):
+                    encoder = inner
+            if encoder is None or isinstance(columns, str):
+                continue
+            columns = list(columns)
+            if len(columns) == len(encoder.categories_):
+                found.update({str(c): cats for c, cats in zip(columns, encoder.categories_, strict=True)})
+    return found
+
+
+def _examples(values: pd.Series) -> list[str]:
+    """The most frequent offending values, as text (at most EXAMPLES, each at most 60 characters)."""
+    return [str(v)[:60] for v in values.value_counts(dropna=True).index[:EXAMPLES]]
+
+
+def input_issue_masks(
+    df: pd.DataFrame, features: pd.DataFrame, config: PipelineConfig, known: dict[str, Any]
+) -> tuple[dict[str, dict[str, pd.Series]], list[str]]:
+    """Per check, per column: which rows hold an offending value; and the categorical columns that could not
+    be checked (the champion has no fitted encoder for them). ``features`` is ``features_frame(df)``: the
+    values exactly as the model gets them."""
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    masks: dict[str, dict[str, pd.Series]] = {"unseen_categories": {}, "non_numeric": {}}
+    unchecked = []
+    for col in config.data.features.categorical:
+        if col not in known:
+            unchecked.append(col)
+            continue
+        values = features[col]
+        masks["unseen_categories"][col] = values.notna() & ~values.isin(list(known[col]))
+    for col in config.data.features.numeric:
+        raw = df[col]
+        if is_numeric_dtype(raw) or is_bool_dtype(raw):
+            continue
+        present = raw.notna() & raw.astype(str).str.strip().ne("")
+        masks["non_numeric"][col] = present & pd.to_numeric(raw, errors="coerce").isna()
+    return masks, unchecked
+
+
+def summarize_input_checks(
+    df: pd.DataFrame,
+    features: pd.DataFrame,
+    masks: dict[str, dict[str, pd.Series]],
+    unchecked: list[str],
+    config: PipelineConfig,
+) -> dict[str, Any]:
+    """JSON-ready summary: per check its bound, and per column with at least one offending value its count,
+    rate (of the batch's rows), examples and whether the bound is broken."""
+    rows = len(df)
+    checks = config.scoring.input_checks
+    summary: dict[str, Any] = {"rows": rows, "breaches": []}
+    for check in CHECKS:
+        bound = getattr(checks, check)
+        columns: dict[str, Any] = {}
+        for col, mask in masks[check].items():
+            count = int(mask.sum())
+            if not count:
+                continue
+            rate = count / rows
+            shown = features[col] if check == "unseen_categories" else df[col]
+            breached = rate > bound.max_rate
+            columns[col] = {"count": count, "rate": rate, "examples": _examples(shown[mask]), "breached": breached}
+            if breached:
+                summary["breaches"].append(f"{check}.{col}")
+        summary[check] = {
+            "max_rate": bound.max_rate,
+            "severity": bound.severity,
+            "columns_checked": len(masks[check]) if check == "unseen_categories" else len(config.data.features.numeric),
+            "columns": columns,
+        }
+    summary["unseen_categories"]["not_checked"] = unchecked
+    return summary
+
+
+def _describe(check: str, col: str, info: dict[str, Any], rows: int, bound: Any, known: dict[str, Any]) -> str:
+    examples = ", ".join(repr(e) for e in info["examples"])
+    text = f"{info['count']:,} of {rows:,} rows ({info['rate']:.1%}) in column {col!r} hold {CHECKS[check]}"
+    if check == "unseen_categories":
+        trained = [str(c) for c in known.get(col, ()) if str(c) != "__missing__"]
+        more = f", ... ({len(trained)} in all)" if len(trained) > 10 else ""
+        text += f" (never seen in training; the champion knows {', '.join(map(repr, trained[:10]))}{more})"
+    else:
+        text += " (text that is not a number; the model would impute it as missing)"
+    relation = "above" if info["breached"] else "within"
+    return f"{text}, e.g. {examples}; {relation} max_rate {bound.max_rate:.1%}"
 
 
 class ScoreBatchOperator(MlopsBaseOperator):
     """Score one batch of current data with ``models:/<model>@champion`` and write the prediction log.
 
-    The log is one parquet file per date, ``<prediction_log>/date=<ds>/predictions.parquet``, with the columns
-    entity_key, prediction (the predicted class, or value for regression), score (binary: positive-class
-    probability; multiclass: probability of the predicted class; empty for regression and for classifiers
-    without ``predict_proba``), model_version, latency_ms (batch predict time spread over its rows) and
-    scored_at; for classifiers with ``predict_proba`` also probability (of the predicted class) and
-    ``proba.<class>`` for each class; the time column when the config has one, and every feature as served
-    under ``feature.<column>`` (what drift checks compare).
-    Re-running a date overwrites that date's file (idempotent).
+    The log is one parquet file per date, ``<prediction_log>/scoring_date=<ds>/predictions.parquet``
+    (``pandas.read_parquet(<prediction_log>)`` reads every date, with ``scoring_date`` as a column), with
+    the columns entity_key, prediction (the predicted class, or value for regression), score (binary:
+    positive-class probability; multiclass: probability of the predicted class; empty for regression and
+    for classifiers without ``predict_proba``), model_version, latency_ms (batch predict time spread over
+    its rows) and scored_at; for classifiers with ``predict_proba`` also probability (of the predicted
+    class) and ``proba.<class>`` for each class; the time column when the config has one; every feature
+    under ``feature.<column>`` (what drift checks compare: categorical values as served, numeric values as
+    the model got them, so text that is not a number is empty); and input_issues (how many of the row's
+    features held an unseen category or non-numeric text).
+
+    Next to it, ``_input_checks.json`` holds the batch's input-check summary (the ``input_checks`` of the
+    return value). Both files are written only when the batch is scored; re-running a date overwrites them
+    (idempotent), and a batch that fails its input checks writes nothing.
 
     :param source: the current data to score (templated, e.g. ``churn/current/{{ ds }}.parquet``).
     :param prediction_log: root of the prediction log (templated).
-    :return: ``{"rows", "model_version", "uri", "date", "source"}``; the same goes into the extra of
-        the ``mlops://<model>/predictions`` Asset event when the task has that outlet.
+    :return: ``{"rows", "model_version", "uri", "date", "source", "input_checks", "input_checks_uri"}``; the
+        same goes into the extra of the ``mlops://<model>/predictions`` Asset event when the task has that
+        outlet.
     """
 
     template_fields: Sequence[str] = ("source", "prediction_log")
@@ -53,6 +221,7 @@ class ScoreBatchOperator(MlopsBaseOperator):
         self.prediction_log = prediction_log
 
     def execute(self, context: Context) -> dict[str, Any]:
+        import json
         import time
 
         import mlflow
@@ -63,6 +232,14 @@ class ScoreBatchOperator(MlopsBaseOperator):
         from mlops_provider.paths import DataRoots
 
         cfg = self.pipeline
+        ds = context["ds"]
+        time_column = cfg.data.time_column
+        if time_column in RESERVED_COLUMNS:
+            raise BatchSchemaError(
+                f"data.time_column {time_column!r} has the name of a prediction log column "
+                f"({', '.join(RESERVED_COLUMNS)}), so the log could not hold both; rename the column in the "
+                "data and in data.time_column"
+            )
         version = self.mlflow_hook.registry.champion(self.model_name)
         if version is None:
             raise NoChampion(
@@ -72,12 +249,28 @@ class ScoreBatchOperator(MlopsBaseOperator):
         model = mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
         roots = DataRoots.from_settings()  # the rendered paths must stay inside the data roots (not retried)
         source = resolve_source(self.source, roots, "scoring.source")
-        df, _ = read_table(source, cfg.scoring.format, self.storage, roots=roots, field="scoring.source")
+        df, _ = read_table(
+            source,
+            cfg.scoring.format,
+            self.storage,
+            roots=roots,
+            field="scoring.source",
+            what=f"scoring batch for {ds}",
+        )
         missing = [c for c in cfg.data.features.all if c not in df.columns]
         if missing:
-            raise AirflowFailException(f"current data {source} lacks feature column(s) {', '.join(missing)}")
+            raise BatchSchemaError(
+                f"scoring batch {source} for {ds} lacks feature column(s) {', '.join(missing)} that the champion "
+                f"v{version} needs (data.features); present: {', '.join(map(str, df.columns))}. Fix the batch "
+                "(or scoring.source) so it has every feature column, then re-run the task"
+            )
+        X = features_frame(df, cfg)
+        known = trained_categories(model)
+        masks, unchecked = input_issue_masks(df, X, cfg, known)
+        checks = self._check_inputs(df, X, masks, unchecked, known, source, ds, version)
+
         started = time.perf_counter()
-        p = predict(model, features_frame(df, cfg), cfg.task)
+        p = predict(model, X, cfg.task)
         elapsed_ms = (time.perf_counter() - started) * 1000
         key = cfg.data.entity_key
         columns = prediction_columns(p, cfg.task)
@@ -93,14 +286,32 @@ class ScoreBatchOperator(MlopsBaseOperator):
         )
         for name, values in columns.items():  # probability, proba.<class> (classifiers with predict_proba)
             log[name] = values
-        if cfg.data.time_column and cfg.data.time_column in df.columns:
-            log[cfg.data.time_column] = df[cfg.data.time_column].to_numpy()
-        for col in cfg.data.features.all:  # the inputs as served: what drift checks compare
+        if time_column and time_column in df.columns:
+            log[time_column] = df[time_column].to_numpy()
+        for col in cfg.data.features.categorical:  # the inputs as served: what drift checks compare
             log[f"feature.{col}"] = df[col].to_numpy()
-        ds = context["ds"]
+        for col in cfg.data.features.numeric:  # as the model got them: numbers (one type on every date)
+            log[f"feature.{col}"] = X[col].to_numpy()
+        issues = [m.to_numpy(dtype="int16") for check in masks.values() for m in check.values()]
+        log[ISSUES_COLUMN] = sum(issues) if issues else 0
+        log[ISSUES_COLUMN] = log[ISSUES_COLUMN].astype("int16")
+        checks["rows_with_issues"] = int((log[ISSUES_COLUMN] > 0).sum())
+
         uri = resolve_source(prediction_log_uri(self.prediction_log, ds), roots, "scoring.output")
+        checks_uri = resolve_source(input_checks_uri(self.prediction_log, ds), roots, "scoring.output")
+        summary = {"date": ds, "source": source, "model_version": int(version), **checks}
+        # The summary first, the log last: readers look for the log, so they never see a log without its summary.
+        self.storage.write_bytes(checks_uri, json.dumps(summary, indent=2, sort_keys=True).encode())
         self.storage.write_bytes(uri, to_parquet_bytes(log))
-        result = {"rows": len(log), "model_version": version, "uri": uri, "date": ds, "source": source}
+        result: dict[str, Any] = {
+            "rows": len(log),
+            "model_version": version,
+            "uri": uri,
+            "date": ds,
+            "source": source,
+            "input_checks": checks,
+            "input_checks_uri": checks_uri,
+        }
         self.log.info(
             "Scored %s rows of %s with %s v%s in %.0f ms; prediction log %s",
             f"{len(log):,}",
@@ -113,3 +324,57 @@ class ScoreBatchOperator(MlopsBaseOperator):
         for outlet in self.outlets or []:
             context["outlet_events"][outlet].extra = result
         return result
+
+    def _check_inputs(
+        self,
+        df: pd.DataFrame,
+        features: pd.DataFrame,
+        masks: dict[str, dict[str, pd.Series]],
+        unchecked: list[str],
+        known: dict[str, Any],
+        source: str,
+        ds: str,
+        version: str,
+    ) -> dict[str, Any]:
+        """Log one line per column with offending values; raise :class:`InputCheckFailed` when a bound with
+        severity fail is broken. Returns the summary."""
+        cfg = self.pipeline
+        summary = summarize_input_checks(df, features, masks, unchecked, cfg)
+        rows = summary["rows"]
+        if unchecked:
+            self.log.warning(
+                "Unseen categories not checked in %s: the champion v%s has no fitted encoder for them",
+                ", ".join(unchecked),
+                version,
+            )
+        failed = []
+        for check in CHECKS:
+            bound = getattr(cfg.scoring.input_checks, check)
+            for col, info in summary[check]["columns"].items():
+                line = _describe(check, col, info, rows, bound, known)
+                if info["breached"]:
+                    self.log.warning("Input check %s: %s (severity %s)", check, line, bound.severity)
+                    if bound.severity == "fail":
+                        failed.append((check, line))
+                else:
+                    self.log.info("Input check %s: %s", check, line)
+        if not any(summary[c]["columns"] for c in CHECKS):
+            self.log.info(
+                "Input checks: no unseen categories in %d categorical and no non-numeric text in %d numeric "
+                "feature(s) of %s rows",
+                summary["unseen_categories"]["columns_checked"],
+                summary["non_numeric"]["columns_checked"],
+                f"{rows:,}",
+            )
+        if failed:
+            names = sorted({check for check, _ in failed})
+            raise InputCheckFailed(
+                f"scoring batch {source} for {ds} breaks scoring.input_checks (severity fail): "
+                + "; ".join(line for _, line in failed)
+                + f". Nothing was written to the prediction log for {ds}. Fix the values at the source of the "
+                "batch (or map them upstream) and re-run this task; if they are legitimate new categories, "
+                "retrain so the champion learns them; to score such batches anyway, raise "
+                + " / ".join(f"scoring.input_checks.{n}.max_rate" for n in names)
+                + " or set its severity to warn"
+            )
+        return summary

@@ -7,9 +7,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlops_provider.naming import HOLDOUT_ARTIFACT
+from mlops_provider.naming import HOLDOUT_ARTIFACT, RETRAIN_OUTCOME_TAG
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -30,6 +30,11 @@ class TrainModelOperator(MlopsBaseOperator):
     cannot be computed are absent from ``metrics`` and listed with the reason in ``unavailable_metrics``
     (never NaN). A failed attempt marks its MLflow run FAILED.
 
+    A retrain started by the model's drift Asset whose snapshot, config and code equal the champion's would
+    only register the champion again: it is skipped (nothing downstream runs), the run is tagged
+    ``mlops.retrain_outcome=no_new_data``, the drift episode records it (the drift check then holds further
+    retrains back) and a person is alerted, as when the circuit breaker opens.
+
     :return: ``{"mlflow_run_id", "model_uri", "model_id", "metrics", "unavailable_metrics", "primary_metric",
         "target_kind", "classes", "positive_class", "snapshot_uri", "data_sha256", "rows", "train_rows",
         "holdout_rows", "holdout_artifact", "fit_seconds", "seed"}``
@@ -45,7 +50,10 @@ class TrainModelOperator(MlopsBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         run_id = dict(self.dataset)["mlflow_run_id"]
         try:
+            self.refuse_unchanged_retrain(context, run_id)
             return self._train(run_id)
+        except AirflowSkipException:  # nothing to train: the run was ended KILLED on purpose
+            raise
         except BaseException:
             # a failed attempt never leaves its MLflow run RUNNING (a retry resumes the same run)
             try:
@@ -53,6 +61,67 @@ class TrainModelOperator(MlopsBaseOperator):
             except Exception as exc:  # pragma: no cover - the original error matters more
                 self.log.warning("Could not mark MLflow run %s FAILED: %s", run_id, exc)
             raise
+
+    def refuse_unchanged_retrain(self, context: Context, run_id: str) -> None:
+        """Skip a drift-triggered retrain that can only reproduce the champion (see the class docstring)."""
+        from datetime import UTC, datetime
+
+        from mlops_provider import lineage, settings
+        from mlops_provider.config import config_sha256
+
+        cfg = self.pipeline
+        events = self.trigger_record(context).get("asset_events") or []
+        if not any(e.get("asset") == cfg.drift_asset_uri for e in events):
+            return
+        registry = self.mlflow_hook.registry
+        champion = registry.champion(self.model_name)
+        if champion is None:
+            return
+        client = self.mlflow_hook.get_conn()
+        recorded = lineage.from_tags(dict(client.get_model_version(self.model_name, champion).tags or {}))
+        sha = str(dict(self.dataset)["data_sha256"])
+        now = {
+            "data_sha256": sha,
+            "config_sha256": config_sha256(cfg),
+            "package_version": lineage.package_version(),
+            "git_commit": lineage.git_commit(settings.dags_folder()),
+            "lock_sha256": lineage.file_sha256(settings.lock_file()),
+        }
+        changed = [k for k, v in now.items() if str(recorded.get(k)) != v]
+        if changed:
+            self.log.info("Drift-triggered retrain: %s changed since champion v%s", ", ".join(changed), champion)
+            return
+        message = (
+            f"{self.model_name}: drift persists, but there are no new labeled rows since v{champion} (snapshot "
+            f"{sha[:12]}…; config and code unchanged too): retraining cannot fix this, so nothing is trained or "
+            f"registered. The retrain read the configured window ({cfg.data.window_days} days of "
+            f"{cfg.data.source}) again and found the same rows. A person must act: land newer labeled data, "
+            "change the config (features, window), or accept the drift (docs/runbooks/drift.md)"
+        )
+        episode = registry.drift_episode(self.model_name) or {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "requests": [],
+            "unresolved": 0,
+            "breaker_open": False,
+        }
+        episode["no_new_data"] = {
+            "champion": champion,
+            "data_sha256": sha,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "airflow_run_id": context.get("run_id"),
+        }
+        registry.set_drift_episode(self.model_name, episode)
+        client.set_tag(run_id, RETRAIN_OUTCOME_TAG, "no_new_data")
+        client.set_terminated(run_id, status="KILLED")
+        from mlops_provider.notifications.alerts import AlertNotifier
+
+        try:
+            AlertNotifier(model=self.model_name, slack_conn_id=cfg.alerting.slack_conn_id).deliver(
+                f":rotating_light: {message}"
+            )
+        except Exception as exc:  # the decision stands (recorded above); a retry would only alert again
+            self.log.error("Could not deliver the escalation alert: %s", exc)
+        raise AirflowSkipException(message)
 
     def _train(self, run_id: str) -> dict[str, Any]:
         import io
@@ -83,11 +152,24 @@ class TrainModelOperator(MlopsBaseOperator):
         if labels.kind != "regression":
             self.log.info("Target %r: %s", cfg.data.target, labels.describe())
         train_df, holdout = split(df, cfg)
-        pipe = build_pipeline(cfg, self.allowed_estimator_modules())
+        from sklearn.utils._param_validation import InvalidParameterError
+
+        from mlops_provider.modeling import EstimatorError
+
+        try:
+            pipe = build_pipeline(cfg, self.allowed_estimator_modules())
+        except EstimatorError as exc:  # the config must change first: not retried
+            raise AirflowFailException(f"{cfg.model}: {exc}. Check the config with: mlops validate") from None
         X_train = features_frame(train_df, cfg)
         y_train = train_df[cfg.data.target]
         started = time.perf_counter()
-        pipe.fit(X_train, y_train)
+        try:
+            pipe.fit(X_train, y_train)
+        except InvalidParameterError as exc:
+            raise AirflowFailException(
+                f"{cfg.model}: training.estimator.params rejected by {cfg.training.estimator.class_}: {exc}. "
+                "Fix the value in the config; mlops validate checks estimator params without training"
+            ) from None
         fit_seconds = time.perf_counter() - started
         attach_labels(pipe, labels)
         metrics, unavailable = evaluation(pipe, holdout, cfg, labels)
