@@ -32,8 +32,8 @@ stop: install
 	$(BIN)/python -m mlops_provider.demo.run --stop
 
 lint: install
-	$(BIN)/ruff check src tests dags benchmarks plugins
-	$(BIN)/ruff format --check src tests dags benchmarks plugins
+	$(BIN)/ruff check src tests dags benchmarks plugins docs/examples
+	$(BIN)/ruff format --check src tests dags benchmarks plugins docs/examples
 	$(BIN)/mypy
 
 unit: install

@@ -8,8 +8,9 @@ Usage::
     mlops lineage churn 7 [--json]         # data, code, environment, params, gates, promotions of v7
     mlops reproduce churn 7                # retrain v7 from its snapshot; exit 0 identical, 1 differs, 2 error
 
-``validate`` checks data paths against the deployment's ``[mlops] data_root`` and ``allowed_data_roots``
-(read from the Airflow configuration, ``AIRFLOW__MLOPS__*`` included); ``--allow-data-root`` adds roots.
+``validate`` checks data paths against the deployment's ``[mlops] data_root`` and ``allowed_data_roots``, and
+estimator classes against ``allowed_estimator_modules`` (all read from the Airflow configuration,
+``AIRFLOW__MLOPS__*`` included); ``--allow-data-root`` and ``--allow-module`` add to them.
 After the loader's checks it runs the deep checks (:mod:`mlops_provider.config.deep`: estimator parameters
 and kind, expectation arguments, fairness slices), which import scikit-learn and Great Expectations.
 
@@ -33,9 +34,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from mlops_provider.config.deep import AT_VALIDATE, DeepConfigError, deep_check
     from mlops_provider.config.loader import DEFAULTS_FILE
 
-    allowed = tuple(m.strip() for m in (args.allow_module or []) if m.strip())
-    allowed = ("sklearn", *allowed) if allowed else ()
-    # The deployment's data roots, read from the same Airflow configuration the DAG loader reads.
+    # The deployment's estimator modules and data roots, read from the Airflow configuration the DAG loader
+    # reads, plus what the command line adds.
+    extra = (m.strip() for m in (args.allow_module or []) if m.strip())
+    allowed = tuple(dict.fromkeys((*settings.allowed_estimator_modules(), *extra)))
     roots = (*settings.allowed_data_roots(), *(r.strip() for r in (args.allow_data_root or []) if r.strip()))
     errors: list[ConfigError] = []
     summaries: list[str] = []  # an ok line per valid file, each followed by the checks it could not run
@@ -155,16 +157,17 @@ def _client(args: argparse.Namespace) -> object:
 def _why(exc: Exception) -> str:
     """The message of an expected failure as is; anything else with its type."""
     from mlops_provider.datasets import DataError
+    from mlops_provider.lineage.audit import LineageError
     from mlops_provider.modeling import EstimatorError
-    from mlops_provider.reproduce import ReproduceError
 
-    if isinstance(exc, (ReproduceError, DataError, EstimatorError, _Unreachable)):
+    if isinstance(exc, (LineageError, DataError, EstimatorError, _Unreachable)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
 def _cmd_lineage(args: argparse.Namespace) -> int:
-    from mlops_provider.reproduce import audit_record, render_audit
+    from mlops_provider.cli_render import render_audit
+    from mlops_provider.lineage.audit import audit_record
 
     try:
         record = audit_record(_client(args), args.model, args.version)  # type: ignore[arg-type]
@@ -179,7 +182,9 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from mlops_provider.reproduce import check_lineage, render_checks, replay
+    from mlops_provider.cli_render import render_checks, render_outcome
+    from mlops_provider.lineage.checks import check_lineage
+    from mlops_provider.lineage.replay import replay
 
     try:
         client = _client(args)
@@ -201,7 +206,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"mlops reproduce: replay of {args.model} v{args.version} failed:\n{_why(exc)}", file=sys.stderr)
         return 2
-    print(report.render_outcome())
+    print(render_outcome(report))
     return 0 if report.identical else 1
 
 

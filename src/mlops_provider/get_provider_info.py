@@ -1,4 +1,9 @@
-"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+The ``[mlops]`` options are described here once: Airflow shows them (``airflow config list``), and the
+table in docs/getting-started.md is rendered from them (``python -m mlops_provider.get_provider_info``;
+a unit test compares). :mod:`mlops_provider.settings` reads them.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +50,7 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                     "snapshot_root": _option(
                         "Where content-addressed training snapshots are kept (folder or s3:// prefix). "
-                        "Empty: <artifact_root of the MLflow connection>/snapshots.",
+                        "Empty: `<artifact_root of the MLflow connection>/snapshots`; one of the two must be set.",
                         "s3://ml-artifacts/snapshots",
                     ),
                     "allowed_estimator_modules": _option(
@@ -66,3 +71,15 @@ def get_provider_info() -> dict[str, Any]:
             }
         },
     }
+
+
+def options_table() -> str:
+    """The ``[mlops]`` options as the markdown table of docs/getting-started.md."""
+    options = get_provider_info()["config"]["mlops"]["options"]
+    rows = ["| Option | Meaning | Example |", "|---|---|---|"]
+    rows += [f"| `{name}` | {o['description']} | `{o['example']}` |" for name, o in options.items()]
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(options_table(), end="")

@@ -39,6 +39,10 @@ MAX_TAG_CHARS = 100_000
 # -- artifacts of a training run ---------------------------------------------------------------------
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"  # the holdout rows the gates scored
 CONFIG_ARTIFACT = "config/resolved_config.json"  # the resolved config the run trained with (always logged)
+VALIDATION_ARTIFACT = "data_validation.json"  # built-in checks and GX results of the training window
+GATES_ARTIFACT = "gates.json"  # every gate result with its numbers
+UNAVAILABLE_METRICS_ARTIFACT = "metrics_unavailable.json"  # metrics that could not be computed, with why
+DRIFT_REPORT_ARTIFACT = "drift_report.html"  # the Evidently report of a drift check (monitoring run)
 
 # -- experiments --------------------------------------------------------------------------------------
 REPRODUCE_EXPERIMENT_SUFFIX = "-reproduce"

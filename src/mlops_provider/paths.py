@@ -1,6 +1,6 @@
 """Where a task may read and write the data a config names: inside the data root, or a root the deployment allows.
 
-When a config loads, its paths are checked lexically (:func:`mlops_provider.config.schema.data_path_problem`).
+When a config loads, its paths are checked lexically (:func:`mlops_provider.config.data_paths.data_path_problem`).
 This is the authoritative check, made by the task after Airflow rendered the templates: a relative path is
 resolved against ``[mlops] data_root``, symbolic links are followed (``os.path.realpath``), and the real
 path must lie inside the real data root or a root in ``[mlops] allowed_data_roots``. ``s3://`` URIs are
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops_provider.config.schema import is_s3, local_root, under_root
+from mlops_provider.config.data_paths import is_s3, local_root, under_root
 
 _FIX = (
     "use a path relative to [mlops] data_root (with no symbolic link out of it), or ask an Airflow admin to add "

@@ -1,21 +1,9 @@
-"""Deployment settings from the provider's ``[mlops]`` Airflow config section.
+"""Deployment settings: the one reader of the provider's ``[mlops]`` Airflow config section.
 
-Options (``AIRFLOW__MLOPS__<OPTION>`` in the environment works as usual):
-
-``data_root``                 base folder (or s3:// prefix) for relative ``data.source``, ``scoring.source``
-                              and ``scoring.output`` paths; default the current working directory. A relative
-                              config path must stay inside it.
-``allowed_data_roots``        comma-separated local folders (or file:// URIs) and/or ``s3://bucket/prefix``
-                              roots where configs may also name data with an absolute path or URI; default
-                              none (data_root only). Checked when a config loads and, on the real path with
-                              symlinks followed, when a task reads or writes.
-``snapshot_root``             where content-addressed training snapshots are kept (local folder or
-                              s3:// prefix); default ``<artifact_root of the MLflow connection>/snapshots``.
-``allowed_estimator_modules`` comma-separated modules besides ``sklearn`` that configs may name.
-``outbox_path``               file alerts are appended to when no Slack connection exists; default
-                              ``$AIRFLOW_HOME/mlops_outbox.jsonl``.
-``lock_file``                 the dependency lock whose hash is recorded as lineage; default the first
-                              ``uv.lock`` found in the dags folder or its parents.
+The options and what they mean are described once, in :mod:`mlops_provider.get_provider_info` (Airflow
+shows them with ``airflow config list``; docs/getting-started.md renders them as a table). Each option
+has one function here, and every caller (DAG loader, operators, CLI, replay) goes through it.
+``AIRFLOW__MLOPS__<OPTION>`` in the environment works as usual.
 """
 
 from __future__ import annotations
@@ -54,6 +42,21 @@ def allowed_data_roots() -> tuple[str, ...]:
     extra = [r.strip() for r in (get("allowed_data_roots") or "").split(",") if r.strip()]
     roots = [data_root(), *extra]
     return tuple(dict.fromkeys(r.rstrip("/") if r.rstrip("/") else r for r in roots))
+
+
+def allowed_estimator_modules() -> tuple[str, ...]:
+    """Modules configs may take estimators from: ``sklearn``, then the ``[mlops] allowed_estimator_modules``
+    entries. The one reading of the option: the DAG loader, the operators, ``mlops validate`` and replay."""
+    from mlops_provider.config.schema import DEFAULT_ESTIMATOR_MODULES
+
+    extra = [m.strip() for m in (get("allowed_estimator_modules") or "").split(",") if m.strip()]
+    return tuple(dict.fromkeys((*DEFAULT_ESTIMATOR_MODULES, *extra)))
+
+
+def validation_context() -> dict[str, tuple[str, ...]]:
+    """What validating a config needs from the deployment: the allowed estimator modules and data roots
+    (``PipelineConfig.model_validate(raw, context=validation_context())``)."""
+    return {"allowed_estimator_modules": allowed_estimator_modules(), "allowed_data_roots": allowed_data_roots()}
 
 
 def outbox_path() -> Path:

@@ -117,6 +117,7 @@ def test_readme_add_a_model_runs_as_written(stack, tmp_path):
     done = sh(commands[:-1])
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert not (tmp_path / "airflow").exists()  # nothing fell back to ~/airflow
+    assert "graphviz" not in done.stdout + done.stderr  # no warning on every `airflow dags` call
     runs = stack.runs("mymodel_training")
     assert len(runs) == 1 and runs[0]["run_type"] == "manual"
     run = stack.wait_for_run("mymodel_training", runs[0]["dag_run_id"], timeout=600)

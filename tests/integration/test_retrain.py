@@ -76,7 +76,7 @@ def test_a_drift_retrain_on_the_champions_own_data_registers_nothing_and_escalat
 
 
 def test_a_config_too_long_for_a_tag_is_kept_as_an_artifact(run_training, mlflow_client):
-    from mlops_provider.reproduce import audit_record
+    from mlops_provider.lineage.audit import audit_record
 
     notes = " ".join(f"Feature note {i}: collected by the billing export, refreshed nightly." for i in range(2_000))
     assert len(notes) > 100_000

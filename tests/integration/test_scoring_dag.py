@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import STATE
-from tests.integration.conftest import model_config, task_states, xcom
+from tests.integration.conftest import model_config, run_config_dag, task_states, xcom
 
 pytestmark = pytest.mark.integration
 
@@ -60,16 +60,7 @@ INPUTS = "churn_inputs"
 BAD_DAY_ROWS = 400
 
 
-def _run(config: dict[str, Any], kind: str, **test_kwargs: Any) -> Any:
-    """What the run_dag fixture does, for a module-scoped fixture."""
-    import yaml
-    from airflow.dag_processing.dagbag import DagBag
-
-    (STATE / "dags" / "configs" / f"{config['model']}.yaml").write_text(yaml.safe_dump(config))
-    bag = DagBag(dag_folder=str(STATE / "dags"))
-    dag_id = f"{config['model']}_{kind}"
-    assert dag_id in bag.dags, bag.import_errors
-    return bag.dags[dag_id].test(**test_kwargs)
+_run = run_config_dag  # for module-scoped fixtures
 
 
 def _at(day: str) -> dict[str, Any]:

@@ -157,3 +157,87 @@ def test_the_next_line_speaks_of_what_the_failed_dag_does(dag_id: str, next_line
     ti.dag_id = dag_id
     text = alert(RuntimeError("boom"), ti)
     assert text.splitlines()[-1] == f"Next: the run stops here; {next_line}"
+
+
+# -- delivery -------------------------------------------------------------------------------------------
+
+
+def outbox_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_without_a_slack_connection_each_alert_is_appended_to_the_outbox_as_one_json_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta
+
+    from mlops_provider.notifications.alerts import AlertNotifier
+
+    path = tmp_path / "not" / "yet" / "outbox.jsonl"  # its folder is created on the first alert
+    monkeypatch.setenv("AIRFLOW__MLOPS__OUTBOX_PATH", str(path))
+    monkeypatch.delenv("AIRFLOW_CONN_SLACK_MLOPS", raising=False)
+    notifier = AlertNotifier(model="churn")  # slack_mlops, which does not exist here
+
+    first = notifier.deliver("drift on churn:\nplan, contract")
+    second = AlertNotifier(model="fraud", slack_conn_id=None).deliver("second alert")
+
+    assert first == second == f"outbox:{path}"
+    records = outbox_lines(path)
+    assert [{k: r[k] for k in ("model", "slack_conn_id", "text")} for r in records] == [
+        {"model": "churn", "slack_conn_id": "slack_mlops", "text": "drift on churn:\nplan, contract"},
+        {"model": "fraud", "slack_conn_id": None, "text": "second alert"},
+    ]
+    at = datetime.fromisoformat(records[0]["at"])
+    assert at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(at.tzinfo) - at) < timedelta(minutes=5)
+
+
+def test_as_a_callback_the_notifier_renders_its_templated_text_into_the_outbox(outbox: Path) -> None:
+    from mlops_provider.notifications.alerts import AlertNotifier
+
+    notifier = AlertNotifier(model="churn", slack_conn_id=None, text="{{ ti.task_id }} of {{ run_id }} needs a look")
+
+    notifier({"ti": task_instance(1, 0, "failed"), "run_id": "manual__2026-11-26"})
+
+    (record,) = outbox_lines(outbox)
+    assert record["text"] == "evaluate_gates of manual__2026-11-26 needs a look"
+
+
+def test_as_a_callback_without_text_the_outbox_gets_the_failure_summary(outbox: Path) -> None:
+    from mlops_provider.notifications.alerts import AlertNotifier
+    from mlops_provider.operators.gates import GateFailed
+
+    context = {"ti": task_instance(1, 1, "failed"), "exception": GateFailed("1 of 6 gates failed"), "run_id": "r1"}
+
+    AlertNotifier(model="churn", slack_conn_id=None)(context)
+
+    (record,) = outbox_lines(outbox)
+    assert record["text"].splitlines() == [
+        ":red_circle: churn: task `evaluate_gates` of `churn_training` failed in run `r1` (not retried: a retry "
+        "would fail the same way; this needs a change in data, model or config).",
+        "GateFailed: 1 of 6 gates failed",
+        "Next: the run stops here; nothing downstream (registration, promotion) happened; the champion is unchanged.",
+    ]
+
+
+def test_with_a_slack_connection_the_alert_goes_to_slack_and_not_to_the_outbox(
+    outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    from mlops_provider.notifications.alerts import AlertNotifier
+
+    sent: list[tuple[str, str]] = []
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_ALERTS_TEST",
+        json.dumps({"conn_type": "slackwebhook", "password": "T000/B000/XXXX"}),
+    )
+    monkeypatch.setattr(
+        SlackWebhookHook, "send", lambda self, **kw: sent.append((self.slack_webhook_conn_id, kw["text"]))
+    )
+
+    where = AlertNotifier(model="churn", slack_conn_id="slack_alerts_test").deliver("see http://u:secret@host/x")
+
+    assert where == "slack:slack_alerts_test"
+    assert sent == [("slack_alerts_test", "see http://u:***@host/x")]  # masked before it leaves
+    assert not outbox.exists()

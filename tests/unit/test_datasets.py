@@ -209,6 +209,63 @@ def test_window_hash_and_rows_are_unchanged_and_rows_know_their_partition(tmp_pa
     assert list(days_of_rows) == [w.partitions[i].name for i in w.row_partition]
 
 
+def test_content_hash_is_the_same_for_the_same_rows_in_any_order_once_canonical():
+    cfg = config()
+    df = pd.concat([day_frame(i, day) for i, day in enumerate(DAYS)], ignore_index=True)
+    shuffled = df.sample(frac=1.0, random_state=3)[["label", "x", "grp", "id", "event_date"]]
+
+    assert content_sha256(shuffled) != content_sha256(df)  # raw order counts ...
+    assert content_sha256(canonical(shuffled, cfg)) == content_sha256(canonical(df, cfg))  # ... not once canonical
+    assert list(canonical(shuffled, cfg).columns) == ["id", "event_date", "grp", "label", "x"]
+    assert len(content_sha256(df)) == 64 and content_sha256(df.copy()) == content_sha256(df)
+
+
+def test_content_hash_changes_with_one_value_a_dtype_or_a_column_name():
+    df = canonical(day_frame(0, DAYS[0]), config())
+    base = content_sha256(df)
+    one_value = df.copy()
+    one_value.loc[3, "x"] += 0.5
+    missing_value = df.copy()
+    missing_value.loc[3, "grp"] = None
+    as_float32 = df.astype({"x": "float32"})
+    label_as_float = df.astype({"label": "float64"})  # the same numbers, another dtype
+    renamed = df.rename(columns={"x": "x2"})
+
+    hashes = [content_sha256(d) for d in (one_value, missing_value, as_float32, label_as_float, renamed)]
+
+    assert base not in hashes
+    assert len(set(hashes)) == len(hashes)
+
+
+def test_select_window_keeps_the_last_window_days_up_to_the_newest_row():
+    # two rows a day from 2026-05-20 to 2026-06-10, at 00:00 and 23:30: the newest row is 2026-06-10 23:30
+    stamps = [ts for day in pd.date_range("2026-05-20", "2026-06-10") for ts in (day, day + pd.Timedelta(hours=23.5))]
+    df = pd.DataFrame({"event_date": stamps, "x": range(len(stamps))}).sample(frac=1.0, random_state=1)
+
+    kept, start, end = select_window(df, config(window_days=7))
+
+    assert (start, end) == ("2026-06-04", "2026-06-10")
+    assert kept["event_date"].min() == pd.Timestamp("2026-06-04 00:00")  # the first day of the window, whole
+    assert kept["event_date"].max() == pd.Timestamp("2026-06-10 23:30")
+    assert len(kept) == 7 * 2
+    assert sorted(kept["x"]) == sorted(df.loc[df["event_date"] >= "2026-06-04", "x"])  # rows kept, not changed
+
+    one_day, start, end = select_window(df, config(window_days=1))
+    assert (start, end, len(one_day)) == ("2026-06-10", "2026-06-10", 2)
+
+    everything, start, end = select_window(df, config(window_days=None))
+    assert everything is df and (start, end) == ("2026-05-20", "2026-06-10")
+
+
+def test_select_window_counts_back_from_the_newest_row_not_from_today():
+    df = pd.DataFrame({"event_date": pd.to_datetime(["2020-01-01", "2020-01-15", "2020-01-31"]), "x": [1, 2, 3]})
+
+    kept, start, end = select_window(df, config(window_days=20))
+
+    assert (start, end) == ("2020-01-12", "2020-01-31")
+    assert list(kept["x"]) == [2, 3]
+
+
 # --- Built-in checks --------------------------------------------------------------------------------------------
 
 

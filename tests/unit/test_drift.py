@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mlops_provider import drift
+from mlops_provider.monitoring import engine
+from mlops_provider.monitoring import evidently as adapter
 
 NUMERIC = ["num_same", "num_shift", "num_scale", "num_gaps", "num_few", "num_binary"]
 CATEGORICAL = ["cat_same", "cat_mix", "cat_binary"]
@@ -55,14 +56,14 @@ def make_data(rows: int, seed: int, nans: bool = False) -> tuple[pd.DataFrame, p
 
 def run_both(rows: int, nans: bool = False, **settings):
     reference, current = make_data(rows, seed=SEED, nans=nans)
-    fast = drift.compute_drift(reference, current, NUMERIC, CATEGORICAL, **settings)
+    fast = engine.compute_drift(reference, current, NUMERIC, CATEGORICAL, **settings)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        evid, snapshot = drift.evidently_drift(reference, current, NUMERIC, CATEGORICAL, **settings)
+        evid, snapshot = adapter.evidently_drift(reference, current, NUMERIC, CATEGORICAL, **settings)
     return fast, evid, snapshot
 
 
-def assert_same(fast: drift.DriftResult, evid: drift.DriftResult, snapshot) -> None:
+def assert_same(fast: engine.DriftResult, evid: engine.DriftResult, snapshot) -> None:
     assert [c.column for c in fast.columns] == NUMERIC + CATEGORICAL == [c.column for c in evid.columns]
     for ours, theirs in zip(fast.columns, evid.columns, strict=True):
         label = f"{ours.column}: ours={ours} evidently={theirs}"
@@ -125,7 +126,7 @@ def test_nans_and_infinities_are_dropped_like_evidently(size):
 def test_reference_size_rule_counts_rows_after_dropping_nans():
     reference, current = make_data(1100, seed=3)
     reference.loc[reference.index[:150], "num_same"] = np.nan  # 950 usable rows: the small-reference rule
-    fast = drift.compute_drift(reference, current, ["num_same", "num_shift"], [])
+    fast = engine.compute_drift(reference, current, ["num_same", "num_shift"], [])
     assert [c.method for c in fast.columns] == ["ks", "wasserstein"]
 
 
@@ -136,7 +137,7 @@ def test_wasserstein_matches_scipy_exactly_with_ties():
         (rng.normal(size=2000), rng.normal(0.2, 1.5, 777)),
         (np.array([0.0, -0.0, 1.0, 1.0]), np.array([1.0, 0.0, 2.0])),
     ):
-        assert drift._wasserstein_distance(u, v) == stats.wasserstein_distance(u, v)
+        assert engine._wasserstein_distance(u, v) == stats.wasserstein_distance(u, v)
 
 
 def test_sturges_counts_match_numpy_histogram_on_edges():
@@ -144,14 +145,14 @@ def test_sturges_counts_match_numpy_histogram_on_edges():
     ref = rng.integers(0, 100, 4000).astype(float)
     cur = rng.integers(10, 120, 2500).astype(float)
     edges = np.histogram_bin_edges(np.concatenate((ref, cur)), bins="sturges")
-    got_ref, got_cur = drift._sturges_counts(ref, cur)
+    got_ref, got_cur = engine._sturges_counts(ref, cur)
     np.testing.assert_array_equal(got_ref, np.histogram(ref, edges)[0])
     np.testing.assert_array_equal(got_cur, np.histogram(cur, edges)[0])
 
 
 def test_result_as_dict_is_json_ready():
     reference, current = make_data(1500, seed=4)
-    result = drift.compute_drift(reference, current, NUMERIC, CATEGORICAL, drift_share=0.4)
+    result = engine.compute_drift(reference, current, NUMERIC, CATEGORICAL, drift_share=0.4)
     data = json.loads(json.dumps(result.as_dict()))
     assert data["share_threshold"] == 0.4
     assert data["rows_reference"] == data["rows_current"] == 1500
@@ -162,28 +163,28 @@ def test_result_as_dict_is_json_ready():
 def test_rejects_what_evidently_rejects():
     reference, current = make_data(200, seed=5)
     with pytest.raises(ValueError, match="does not apply"):
-        drift.compute_drift(reference, current, [], ["cat_mix"], method="ks")
+        engine.compute_drift(reference, current, [], ["cat_mix"], method="ks")
     with pytest.raises(ValueError, match="does not apply"):
-        drift.compute_drift(reference, current, ["num_same"], [], method="chisquare")
+        engine.compute_drift(reference, current, ["num_same"], [], method="chisquare")
     with pytest.raises(ValueError, match="Unsupported"):
-        drift.compute_drift(reference, current, ["num_same"], [], method="anderson")
+        engine.compute_drift(reference, current, ["num_same"], [], method="anderson")
     with pytest.raises(ValueError, match="both numeric and categorical"):
-        drift.compute_drift(reference, current, ["num_same"], ["num_same"])
+        engine.compute_drift(reference, current, ["num_same"], ["num_same"])
     reference["num_same"] = np.nan
     with pytest.raises(ValueError, match="empty column"):
-        drift.compute_drift(reference, current, ["num_same"], [])
+        engine.compute_drift(reference, current, ["num_same"], [])
 
 
 def test_report_sample_is_deterministic_and_bounded(tmp_path):
     reference, current = make_data(3000, seed=6)
-    sample = drift.report_sample(reference, max_rows=1000, seed=1)
+    sample = adapter.report_sample(reference, max_rows=1000, seed=1)
     assert len(sample) == 1000
     assert sample.index.is_monotonic_increasing
-    pd.testing.assert_frame_equal(sample, drift.report_sample(reference, max_rows=1000, seed=1))
-    assert drift.report_sample(reference, max_rows=5000) is reference
+    pd.testing.assert_frame_equal(sample, adapter.report_sample(reference, max_rows=1000, seed=1))
+    assert adapter.report_sample(reference, max_rows=5000) is reference
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, snapshot = drift.evidently_drift(sample, drift.report_sample(current, 1000), ["num_shift"], ["cat_mix"])
-        path = drift.save_html(snapshot, tmp_path / "reports" / "drift.html")
+        _, snapshot = adapter.evidently_drift(sample, adapter.report_sample(current, 1000), ["num_shift"], ["cat_mix"])
+        path = adapter.save_html(snapshot, tmp_path / "reports" / "drift.html")
     assert path.read_text().lstrip().lower().startswith("<!doctype html") or "<html" in path.read_text()[:2000]

@@ -160,7 +160,8 @@ def test_reproduce_without_recorded_config_is_an_error(store, capsys):
 
 def test_cli_and_reproduce_import_nothing_heavy():
     probe = (
-        "import sys, mlops_provider.cli, mlops_provider.reproduce\n"
+        "import sys, mlops_provider.cli, mlops_provider.cli_render, mlops_provider.lineage.audit\n"
+        "import mlops_provider.lineage.checks, mlops_provider.lineage.replay\n"
         "print([m for m in ('mlflow', 'sklearn', 'pandas', 'airflow') if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

@@ -223,7 +223,7 @@ def test_fairness_per_group_uses_the_multiclass_definitions():
 
 
 def test_reproduction_compares_text_labels_of_a_classifier_without_probabilities():
-    from mlops_provider.reproduce import compare_predictions
+    from mlops_provider.lineage.replay import compare_predictions
 
     cfg = config(estimator="sklearn.linear_model.RidgeClassifier")
     pipe, holdout, _ = trained(cfg, frame("wetdry"))

@@ -44,3 +44,46 @@ def test_skops_and_gx_import_chatter_is_filtered_in_task_processes():
     # times and GX logs a line per documented function; each would be a task log record.
     assert noisy[0] > 100 and noisy[1] > 50, noisy
     assert quiet == (0, 0)
+
+
+MLFLOW_SCRIPT = textwrap.dedent(
+    """
+    import logging, os, sys
+    from mlops_provider.hooks.mlflow import route_mlflow_logging  # imports Airflow, which sets up logging first
+    records = []
+    class Keep(logging.Handler):  # stands for Airflow's task log handler on the root logger
+        def emit(self, record):
+            records.append((record.name, record.levelname))
+    logging.getLogger().addHandler(Keep())
+    logging.getLogger().setLevel(logging.INFO)
+    import mlflow  # noqa: F401
+    if sys.argv[1] == "quiet":  # what the MLflow hook does before every use of MLflow in a task
+        route_mlflow_logging()
+    logging.getLogger("mlflow.tracking._model_registry").info("Created version '3' of model 'churn'.")
+    print(records, "MLFLOW_CONFIGURE_LOGGING" in os.environ)
+    """
+)
+
+
+def test_mlflow_info_lines_reach_the_task_log_as_info_not_as_stderr():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # MLflow's own defaults
+
+    def run(mode: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", MLFLOW_SCRIPT, mode],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+            env=env,
+        )
+
+    noisy, quiet = run("noisy"), run("quiet")
+    # Left alone, MLflow writes the line to stderr itself (which the task runner logs at error level) and
+    # keeps it from Airflow's handlers.
+    assert "Created version '3'" in noisy.stderr and "mlflow.tracking" not in noisy.stdout
+    assert "Created version '3'" not in quiet.stderr
+    assert "('mlflow.tracking._model_registry', 'INFO')" in quiet.stdout
+    assert quiet.stdout.strip().endswith("False")  # nothing a child process would inherit

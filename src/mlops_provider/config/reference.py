@@ -4,8 +4,9 @@ Regenerate the committed page after changing the schema::
 
     python -m mlops_provider.config.reference > docs/config-reference.md
 
-A unit test fails when the page and :func:`render_reference` disagree. Only the schema and the
-expectation catalog are imported: no Airflow, no pandas, no scikit-learn, no MLflow.
+A unit test fails when the page and :func:`render_reference` disagree. The "Rules across keys" come from
+the rules the validators register next to their code (:mod:`mlops_provider.config.rules`). Only the schema
+and the expectation catalog are imported: no Airflow, no pandas, no scikit-learn, no MLflow.
 """
 
 from __future__ import annotations
@@ -18,66 +19,45 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from mlops_provider.config.gx_catalog import GX_EXPECTATIONS
-from mlops_provider.config.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from mlops_provider.config.rules import RULES
 from mlops_provider.config.schema import (
     ALLOWED_MACROS,
     CLASSIFICATION_METRICS,
-    CRON_PRESETS,
     DEFAULT_ESTIMATOR_MODULES,
     METRIC_KINDS,
-    MODEL_NAME_RE,
     REGRESSION_METRICS,
     TEMPLATED_FIELDS,
     PipelineConfig,
 )
+from mlops_provider.config.yamlsafe import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 
 REGENERATE = "python -m mlops_provider.config.reference > docs/config-reference.md"
 
 Schema = dict[str, Any]
 
-_PRESETS = ", ".join(f"`{p}`" for p in sorted(CRON_PRESETS))
 
-#: Rules that involve more than one key (model validators); the types and bounds come from the schema.
-CROSS_FIELD_RULES: tuple[tuple[str, str], ...] = (
-    (
-        "model",
-        f"matches `{MODEL_NAME_RE.pattern}`: lowercase letters, digits and underscores, starting with a letter. "
-        "Two files may not declare the same model.",
-    ),
-    (
-        "schedule.training, scoring.schedule",
-        f"five cron fields `minute hour day month weekday` (UTC), a preset ({_PRESETS}) or `null`.",
-    ),
-    (
-        "data.source, scoring.source, scoring.output",
-        "a local path, a `file://` URI or an `s3://` URI; other schemes are rejected. A relative path is taken "
-        "from `[mlops] data_root` and must stay inside it (`..` may not climb above it); an absolute path, a "
-        "`file://` or an `s3://` URI must lie under `data_root` or a root listed in `[mlops] allowed_data_roots`. "
-        "When the task runs, the real path (symbolic links followed) is checked again.",
-    ),
-    (
-        "scoring.source",
-        "the only field that may use templates, and only the date macros listed under [Templates](#templates).",
-    ),
-    ("data.features", "at least one column in `numeric` or `categorical`; a column appears once across both."),
-    ("data.target, data.entity_key, data.time_column", "none of them may also be a feature (leakage)."),
-    ("data.window_days", "needs `data.time_column`."),
-    (
-        "training.estimator.params",
-        "must not contain `random_state`: every step that takes one gets `training.seed`.",
-    ),
-    ("training.primary_metric, gates.*.metric", "a metric of the config's `task` (see below)."),
-    ("training.stratify", "`true` is for classification only; a regression config must not set it to `true`."),
-    ("data.positive_class", "classification only; at training it must be one of the target's labels."),
-    ("gates.metrics[]", "at least one of `min` and `max`, and `min <= max`."),
-    ("gates.latency", "at least one of `p95_ms_per_row` and `p95_ms_per_batch`."),
-    (
-        "expectations[]",
-        "one expectation per item, named as in the list below; a bare name (`- expect_x`) means no arguments. "
-        "Only the name is checked when a config is loaded: the arguments are checked by Great Expectations "
-        "when the `validate_data` task runs.",
-    ),
-)
+def _key_order(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key path of ``model`` (``[]`` dropped), depth first in the order the schema declares them."""
+    out = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        out.append(key)
+        nested = _nested_model(info)
+        if nested is not None:
+            out += _key_order(nested, key + ".")
+    return out
+
+
+def _cross_field_rules() -> tuple[tuple[str, str], ...]:
+    """The rules the validators register (:mod:`mlops_provider.config.rules`), ordered by their first key as
+    the schema declares it."""
+    order = {key: i for i, key in enumerate(_key_order(PipelineConfig))}
+
+    def position(where: str) -> int:
+        first = where.split(", ")[0].replace("[]", "")
+        return order.get(first, len(order))
+
+    return tuple((r.where, r.text) for r in sorted(RULES, key=lambda r: position(r.where)))
 
 
 def _resolve(schema: Schema, root: Schema) -> Schema:
@@ -214,11 +194,16 @@ def _metric_table() -> list[str]:
     return rows
 
 
+#: Rules that involve more than one key, as their validators state them; the types and bounds come from the schema.
+CROSS_FIELD_RULES: tuple[tuple[str, str], ...] = _cross_field_rules()
+
+
 def render_reference() -> str:
     """The whole Markdown page."""
     root = PipelineConfig.model_json_schema(by_alias=True)
     lines = [
-        "<!-- Generated from the pydantic schema (src/mlops_provider/config/schema.py); do not edit by hand.",
+        "<!-- Generated from the pydantic schema and its validators' rules (src/mlops_provider/config/); do not edit "
+        "by hand.",
         f"     Regenerate with: {REGENERATE} -->",
         "",
         "# Pipeline config reference",

@@ -19,14 +19,6 @@ class PipelineConfigErrors(Exception):
     """Raised by the error-reporting DAG file so Airflow lists broken configs as import errors."""
 
 
-def _allowed_estimator_modules() -> tuple[str, ...]:
-    from airflow.sdk import conf
-
-    raw = conf.get("mlops", "allowed_estimator_modules", fallback="") or ""
-    extra = tuple(m.strip() for m in raw.split(",") if m.strip())
-    return ("sklearn", *extra) if extra else ()
-
-
 def _configs_dir(caller_file: str | Path, configs_dir: str | Path | None) -> Path:
     return Path(configs_dir) if configs_dir is not None else Path(caller_file).resolve().parent / "configs"
 
@@ -36,7 +28,7 @@ def _load(caller_file: str | Path, configs_dir: str | Path | None) -> LoadResult
 
     return load_folder(
         _configs_dir(caller_file, configs_dir),
-        allowed_estimator_modules=_allowed_estimator_modules(),
+        allowed_estimator_modules=settings.allowed_estimator_modules(),
         allowed_data_roots=settings.allowed_data_roots(),
     )
 

@@ -30,6 +30,8 @@ never written to the environment or to files (see :mod:`mlops_provider.hooks.mlf
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -56,6 +58,32 @@ def _mask_url_passwords(*uris: str | None) -> None:
                 continue
             if password:
                 mask_secret(password)
+
+
+#: Loggers MLflow gives a stderr handler of its own (``mlflow.utils.logging_utils._configure_mlflow_loggers``).
+_MLFLOW_LOGGERS = ("mlflow", "alembic", "sqlalchemy.engine", "huey")
+
+
+def route_mlflow_logging() -> None:
+    """Send MLflow's log records to the process's own handlers (in a task, Airflow's task log) at their level.
+
+    MLflow writes its loggers' records to stderr through a handler of its own, and Airflow's task runner logs
+    every stderr line at error level: "Created version '3'" would read as an error. Its handler is removed
+    and the records propagate, with MLflow's thread filter kept; the artifact download progress bars are
+    turned off. Idempotent; called whenever the hook points MLflow at a store.
+    """
+    import mlflow  # noqa: F401  (configures its loggers on first import; undo that below)
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+    from mlflow.utils.logging_utils import SuppressLogFilter
+
+    for name in _MLFLOW_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [h for h in logger.handlers if getattr(h, "stream", None) is None]
+        logger.propagate = True
+        if name == "mlflow" and not any(isinstance(f, SuppressLogFilter) for f in logger.filters):
+            logger.addFilter(SuppressLogFilter())
+    # read at each download: MLflow's one switch for its tqdm bars (inherited by child processes, harmlessly)
+    os.environ.setdefault(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, "false")
 
 
 class MlflowHook(BaseHook):
@@ -159,6 +187,7 @@ class MlflowHook(BaseHook):
 
         from mlops_provider.hooks import mlflow_auth
 
+        route_mlflow_logging()
         self._check_store()
         authorization = self._authorization
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -200,18 +229,7 @@ class MlflowHook(BaseHook):
 
     def ensure_experiment(self, name: str) -> str:
         """Experiment id of ``name``, creating it (under ``artifact_root`` when set) if needed."""
-        client = self.get_conn()
-        found = client.get_experiment_by_name(name)
-        if found is not None:
-            return str(found.experiment_id)
-        location = f"{self.artifact_root}/{name}" if self.artifact_root else None
-        try:
-            return str(client.create_experiment(name, artifact_location=location))
-        except Exception:  # a concurrent task created it first
-            found = client.get_experiment_by_name(name)
-            if found is None:
-                raise
-            return str(found.experiment_id)
+        return ensure_experiment(self.get_conn(), name, self.artifact_root)
 
     def load_holdout(self, run_id: str) -> pd.DataFrame:
         """The holdout rows training run ``run_id`` logged (what its gates scored)."""
@@ -232,3 +250,22 @@ class MlflowHook(BaseHook):
         except Exception as exc:
             return False, f"cannot reach MLflow at {self.tracking_uri}: {exc}"
         return True, f"MLflow reachable at {self.tracking_uri}"
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None = None) -> str:
+    """Experiment id of ``name`` in ``client``'s store, creating it (in ``<artifact_root>/<name>`` when
+    ``artifact_root`` is given, else where the store decides) if needed.
+
+    :meth:`MlflowHook.ensure_experiment` for a client that did not come from a connection (the CLI's).
+    """
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = f"{artifact_root}/{name}" if artifact_root else None
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except Exception:  # created concurrently
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)

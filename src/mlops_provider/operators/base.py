@@ -32,7 +32,9 @@ def quiet_library_noise() -> None:
       or load, each routed through Airflow's structured logging.
     * Great Expectations logs a line per documented function at INFO while it imports.
 
-    Both filters are narrow: only warnings raised from skops' module scan, only that GX logger.
+    Both filters are narrow: only warnings raised from skops' module scan, only that GX logger. MLflow's
+    own stderr logging is routed to Airflow's handlers by the MLflow hook
+    (:func:`mlops_provider.hooks.mlflow.route_mlflow_logging`), when MLflow is first used.
     """
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"skops\.io\._utils")
     logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
@@ -70,7 +72,10 @@ class MlopsBaseOperator(BaseOperator):
     def pipeline(self) -> PipelineConfig:
         if isinstance(self.config, PipelineConfig):
             return self.config
-        return PipelineConfig.model_validate(dict(self.config))
+        from mlops_provider import settings
+
+        # validated as the DAG loader validates: with the deployment's estimator modules and data roots
+        return PipelineConfig.model_validate(dict(self.config), context=settings.validation_context())
 
     @cached_property
     def mlflow_hook(self) -> MlflowHook:
@@ -108,10 +113,8 @@ class MlopsBaseOperator(BaseOperator):
 
     def allowed_estimator_modules(self) -> tuple[str, ...]:
         from mlops_provider import settings
-        from mlops_provider.config.schema import DEFAULT_ESTIMATOR_MODULES
 
-        extra = [m.strip() for m in (settings.get("allowed_estimator_modules") or "").split(",") if m.strip()]
-        return (*DEFAULT_ESTIMATOR_MODULES, *extra)
+        return settings.allowed_estimator_modules()
 
     @contextmanager
     def mlflow_run(self, run_id: str) -> Generator[Any, None, None]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops_provider.naming import VALIDATION_ARTIFACT
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -227,9 +228,7 @@ class ValidateDataOperator(MlopsBaseOperator):
             )
         summary["checks"] = checks
         summary["success"] = bool(summary["success"]) and not checks["failed"]
-        client.log_dict(
-            run_id, {"summary": summary, "snapshot": snap.as_dict(), "gx_result": raw}, "data_validation.json"
-        )
+        client.log_dict(run_id, {"summary": summary, "snapshot": snap.as_dict(), "gx_result": raw}, VALIDATION_ARTIFACT)
         for key, value in (
             ("data_sha256", snap.sha256),
             ("data_snapshot", snap.uri),
@@ -240,7 +239,7 @@ class ValidateDataOperator(MlopsBaseOperator):
         ):
             client.set_tag(run_id, f"mlops.{key}", value)
         if not summary["success"]:
-            where = f"MLflow run {run_id}, artifact data_validation.json"
+            where = f"MLflow run {run_id}, artifact {VALIDATION_ARTIFACT}"
             client.set_terminated(run_id, status="FAILED")
             raise DataValidationFailed(failure_message(self.model_name, summary, snap.rows, where))
         self.log.info(

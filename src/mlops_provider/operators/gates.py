@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops_provider.naming import GATES_ARTIFACT
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -459,7 +460,7 @@ class EvaluateGatesOperator(MlopsBaseOperator):
         safe = {r.gate.replace(".", "_"): r.value for r in results if r.value is not None and r.value == r.value}
         with self.mlflow_run(run_id):
             mlflow.log_metrics({f"gate_{k}": float(v) for k, v in safe.items()})
-            mlflow.log_dict({"results": payload, "champion_version": champion_version}, "gates.json")
+            mlflow.log_dict({"results": payload, "champion_version": champion_version}, GATES_ARTIFACT)
             mlflow.set_tag("mlops.gates_passed", str(not failed).lower())
         for r in results:
             (self.log.info if r.passed else self.log.warning)("Gate %s", r.line())

@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_provider.operators.base import MlopsBaseOperator
+from mlops_provider.predictions import (
+    ISSUES_COLUMN,
+    RESERVED_COLUMNS,
+    input_checks_uri,
+    prediction_log_uri,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,21 +29,6 @@ if TYPE_CHECKING:
 
     from mlops_provider.config import PipelineConfig
 
-PREDICTION_COLUMNS = ("entity_key", "prediction", "score", "model_version", "latency_ms", "scored_at")
-#: Partition key of the prediction log, ``<root>/scoring_date=<ds>/``. It is not a column of the files and no
-#: data column is logged under a bare name except the time column, so ``pandas.read_parquet(<root>)`` works
-#: whatever the time column is called (a partition key equal to a column name cannot be read back).
-PARTITION_KEY = "scoring_date"
-#: Partition key of logs written by earlier releases (``<root>/date=<ds>/``); readers still find those.
-LEGACY_PARTITION_KEY = "date"
-LOG_FILE = "predictions.parquet"
-#: The input-check summary of a date, next to its log file. The leading underscore makes parquet readers
-#: (pyarrow, so pandas, Spark, DuckDB) skip it when they read the log root.
-INPUT_CHECKS_FILE = "_input_checks.json"
-#: Per-row column of the log: how many of the row's features held an unseen category or non-numeric text.
-ISSUES_COLUMN = "input_issues"
-#: Log columns with a fixed name: the time column may not take one of them.
-RESERVED_COLUMNS = (*PREDICTION_COLUMNS, "probability", ISSUES_COLUMN, PARTITION_KEY)
 EXAMPLES = 5
 
 CHECKS = {
@@ -56,34 +47,6 @@ class BatchSchemaError(AirflowFailException):
 
 class InputCheckFailed(AirflowFailException):
     """The batch breaks ``scoring.input_checks`` with severity fail; nothing was written to the prediction log."""
-
-
-def prediction_partition(root: str, ds: str) -> str:
-    from mlops_provider.hooks.storage import join
-
-    return join(root, f"{PARTITION_KEY}={ds}")
-
-
-def prediction_log_uri(root: str, ds: str) -> str:
-    """Where scoring writes the log of ``ds``: ``<root>/scoring_date=<ds>/predictions.parquet``."""
-    from mlops_provider.hooks.storage import join
-
-    return join(prediction_partition(root, ds), LOG_FILE)
-
-
-def prediction_log_uris(root: str, ds: str) -> tuple[str, str]:
-    """Where a reader looks for the log of ``ds``, in order: the current layout, then the ``date=<ds>``
-    layout of logs written before the partition key was renamed."""
-    from mlops_provider.hooks.storage import join
-
-    return prediction_log_uri(root, ds), join(root, f"{LEGACY_PARTITION_KEY}={ds}", LOG_FILE)
-
-
-def input_checks_uri(root: str, ds: str) -> str:
-    """The input-check summary of ``ds``: ``<root>/scoring_date=<ds>/_input_checks.json``."""
-    from mlops_provider.hooks.storage import join
-
-    return join(prediction_partition(root, ds), INPUT_CHECKS_FILE)
 
 
 # -- input checks -------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlops_provider.naming import HOLDOUT_ARTIFACT, RETRAIN_OUTCOME_TAG
+from mlops_provider.naming import HOLDOUT_ARTIFACT, RETRAIN_OUTCOME_TAG, UNAVAILABLE_METRICS_ARTIFACT
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ class TrainModelOperator(MlopsBaseOperator):
         import io
 
         import mlflow
+        from mlflow.data.pandas_dataset import from_pandas
         from mlflow.models import infer_signature
 
         from mlops_provider.datasets import read_snapshot
@@ -204,9 +205,9 @@ class TrainModelOperator(MlopsBaseOperator):
                 }
             )
             if unavailable:
-                mlflow.log_dict(unavailable, "metrics_unavailable.json")
+                mlflow.log_dict(unavailable, UNAVAILABLE_METRICS_ARTIFACT)
             mlflow.log_metrics({"fit_seconds": fit_seconds, "train_rows": len(train_df), "holdout_rows": len(holdout)})
-            dataset = mlflow.data.from_pandas(
+            dataset = from_pandas(
                 df,
                 source=ds["snapshot_uri"],
                 targets=cfg.data.target,

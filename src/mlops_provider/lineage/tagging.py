@@ -1,4 +1,4 @@
-"""Lineage: what a registered model version was made from, as MLflow model-version tags.
+"""The lineage record: what a registered model version was made from, as MLflow model-version tags.
 
 Tag names (all strings, prefix ``mlops.``):
 
@@ -36,7 +36,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-TAG_PREFIX = "mlops."
+from mlops_provider.naming import CONFIG_ARTIFACT, MAX_TAG_CHARS, TAG_PREFIX
+
 #: Packages whose version can change a trained model's numbers.
 MODEL_SHAPING_PACKAGES = ("numpy", "scipy", "scikit-learn", "pandas", "pyarrow")
 REQUIRED_TAGS = (
@@ -123,16 +124,12 @@ def tags(record: dict[str, Any]) -> dict[str, str]:
 
 def oversized(tag_values: dict[str, str]) -> list[str]:
     """Keys of the tags MLflow would refuse as too long (see ``naming.MAX_TAG_CHARS``)."""
-    from mlops_provider.naming import MAX_TAG_CHARS
-
     return [k for k, v in tag_values.items() if len(v) > MAX_TAG_CHARS]
 
 
 def record(client: Any, mv: Any) -> dict[str, Any]:
     """The lineage record of model version ``mv``; the config comes from the run's artifact when it was too
     long for a tag (or ``None`` when neither exists: a version registered before configs were recorded)."""
-    from mlops_provider.naming import CONFIG_ARTIFACT
-
     out = from_tags(dict(mv.tags or {}))
     run_id = str(out.get("mlflow_run_id") or getattr(mv, "run_id", "") or "")
     if isinstance(out.get("config"), dict) or not run_id:

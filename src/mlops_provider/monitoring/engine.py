@@ -1,22 +1,11 @@
-"""Drift check: a fast engine that reproduces Evidently 0.7's per-column verdicts, plus the Evidently run itself.
+"""The fast drift engine: Evidently 0.7's per-column ``DataDriftPreset`` verdicts, column by column.
 
-Evidently stays the engine of record: its HTML report (built on a deterministic sample, see
-:func:`report_sample`) is the artifact people read. :func:`compute_drift` gives the same per-column verdicts
-as Evidently's ``DataDriftPreset`` with the same methods and thresholds, on the full data, in a small
-fraction of the time, reading one column at a time. :func:`evidently_drift` runs the preset and parses its
-verdicts into the same :class:`DriftResult`, so the two can be compared column by column.
-
-Where Evidently's time goes (0.7.23, 100k rows x 20 numeric columns, cProfile)
----------------------------------------------------------------------------
-* Every column's drift is computed three times: once by the ``ValueDrift`` metric, once by the legacy
-  ``DatasetDriftMetric`` behind ``DriftedColumnsCount``, and once more by the legacy ``DataDriftTable`` the
-  preset renders. ``get_one_column_drift`` runs 60 times for 20 columns (about 70% of the run).
-* The statistical test itself is about a quarter of the run (scipy ``wasserstein_distance``: two argsorts,
-  a mergesort of the concatenation and two searchsorts). Choosing the default test costs
-  ``pd.concat([ref, cur]).nunique()`` (a full hash of both columns, about 10%), and the rest is plot
-  preparation that the verdict does not need: Doane-binned histograms for the distribution widgets,
-  index-binned means for the scatter, correlation matrices and the plotly figures, built even when only
-  ``snapshot.dict()`` is read.
+This engine decides the verdicts. :func:`compute_drift` gives the same per-column verdicts as Evidently's
+``DataDriftPreset`` with the same methods and thresholds, on the full data, in a small fraction of the
+time, reading one column at a time. Evidently itself only renders the HTML report people read (see
+:mod:`mlops_provider.monitoring.evidently`, which can also parse Evidently's verdicts into the same
+:class:`DriftResult`, so the two can be compared column by column). Why this is fast, and where
+Evidently's time goes: "How fast, and why" in docs/drift.md.
 
 What Evidently computes (``evidently/legacy/calculations/stattests``), and what this module copies
 -------------------------------------------------------------------------------------------------
@@ -45,18 +34,6 @@ What Evidently computes (``evidently/legacy/calculations/stattests``), and what 
   always clean, and so does this module.
 * Thresholds and methods resolve per column > for all columns > the method's default. The dataset drifts
   when (drifted columns / columns) >= ``drift_share`` (default 0.5).
-* In the snapshot, each column's verdict is the ``"Value Drift for column <name>"`` entry of
-  ``snapshot.dict()["tests"]``: status ``FAIL`` means drift; ``metric_config.params`` carries ``column``,
-  ``method`` (the test's display name when Evidently chose it, e.g. "Wasserstein distance (normed)") and
-  ``threshold``; the score is the ``value`` of the metric with the same id in ``snapshot.dict()["metrics"]``.
-
-How the fast engine is fast
----------------------------
-Each column is read once, cleaned with a finite mask, and scored once. The Wasserstein integral is
-computed from two sorted arrays merged by position (no argsort, no searchsort over the merged array) and
-yields the same terms and the same ``np.vecdot`` as scipy. Histograms use the uniform-bin path of
-``np.histogram`` with the exact Sturges edges (bit-identical counts). Distinct-value counts stop early
-once a head of the data already shows more distinct values than the rule needs.
 """
 
 from __future__ import annotations
@@ -65,7 +42,6 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,7 +75,7 @@ METHODS: dict[str, _Method] = {
         _Method("z", "Z-test p_value", 0.05, frozenset({CATEGORICAL}), "p_lt"),
     )
 }
-_BY_DISPLAY_NAME = {m.display_name: m.name for m in METHODS.values()}
+METHOD_BY_DISPLAY_NAME = {m.display_name: m.name for m in METHODS.values()}
 
 
 @dataclass
@@ -135,7 +111,9 @@ class DriftResult:
         raise KeyError(name)
 
 
-def _result(columns: list[ColumnDrift], share_threshold: float, rows_reference: int, rows_current: int) -> DriftResult:
+def build_result(
+    columns: list[ColumnDrift], share_threshold: float, rows_reference: int, rows_current: int
+) -> DriftResult:
     drifted = [c.column for c in columns if c.drifted]
     share = len(drifted) / len(columns) if columns else 0.0
     return DriftResult(
@@ -158,7 +136,7 @@ def merge_results(parts: Iterable[Mapping[str, Any]], share_threshold: float) ->
     columns = [ColumnDrift(**c) for part in parts for c in part["columns"]]
     rows_reference = max((int(p["rows_reference"]) for p in parts), default=0)
     rows_current = max((int(p["rows_current"]) for p in parts), default=0)
-    return _result(columns, share_threshold, rows_reference, rows_current)
+    return build_result(columns, share_threshold, rows_reference, rows_current)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -387,7 +365,7 @@ def _is_drift(method: _Method, score: float, threshold: float) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _check_columns(
+def check_columns(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> list[tuple[str, str]]:
     both = set(numeric) & set(categorical)
@@ -403,7 +381,7 @@ def _check_columns(
     return columns
 
 
-def _split_per_column(per_column: Mapping[str, Mapping[str, Any]] | None) -> tuple[dict[str, str], dict[str, float]]:
+def split_per_column(per_column: Mapping[str, Mapping[str, Any]] | None) -> tuple[dict[str, str], dict[str, float]]:
     methods: dict[str, str] = {}
     thresholds: dict[str, float] = {}
     for column, settings in (per_column or {}).items():
@@ -448,8 +426,8 @@ def compute_drift(
     "threshold": ...}`` and wins over them; an unset method is chosen the way Evidently chooses it, an unset
     threshold is the method's default. Columns are processed one at a time.
     """
-    columns = _check_columns(reference, current, numeric, categorical)
-    per_method, per_threshold = _split_per_column(per_column)
+    columns = check_columns(reference, current, numeric, categorical)
+    per_method, per_threshold = split_per_column(per_column)
     results: list[ColumnDrift] = []
     for name, kind in columns:
         col = _Column(name, kind, reference[name], current[name])
@@ -464,93 +442,4 @@ def compute_drift(
             score = float(_SCORERS[chosen.name](col))
         results.append(ColumnDrift(name, kind, chosen.name, thr, score, _is_drift(chosen, score, thr)))
         del col
-    return _result(results, drift_share, len(reference), len(current))
-
-
-def evidently_drift(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    numeric: list[str],
-    categorical: list[str],
-    *,
-    method: str | None = None,
-    threshold: float | None = None,
-    per_column: dict[str, dict] | None = None,
-    drift_share: float = 0.5,
-) -> tuple[DriftResult, Any]:
-    """Run Evidently's ``DataDriftPreset`` with the same settings; return its verdicts and the snapshot."""
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
-
-    columns = _check_columns(reference, current, numeric, categorical)
-    names = [c for c, _ in columns]
-    per_method, per_threshold = _split_per_column(per_column)
-    definition = DataDefinition(numerical_columns=list(numeric), categorical_columns=list(categorical))
-
-    def dataset(df: pd.DataFrame) -> Any:
-        frame = df if list(df.columns) == names else df[names]
-        return Dataset.from_pandas(frame, data_definition=definition)
-
-    preset = DataDriftPreset(
-        columns=names,
-        method=method,
-        threshold=threshold,
-        per_column_method=per_method or None,
-        per_column_threshold=per_threshold or None,
-        drift_share=drift_share,
-    )
-    snapshot = Report([preset], include_tests=True).run(dataset(current), dataset(reference))
-    return parse_snapshot(snapshot, numeric, categorical, drift_share, len(reference), len(current)), snapshot
-
-
-def parse_snapshot(
-    snapshot: Any,
-    numeric: list[str],
-    categorical: list[str],
-    drift_share: float,
-    rows_reference: int,
-    rows_current: int,
-) -> DriftResult:
-    """Per-column verdicts of a ``DataDriftPreset`` snapshot (``include_tests=True``) as a :class:`DriftResult`."""
-    data = snapshot.dict()
-    values = {m["id"]: m["value"] for m in data["metrics"]}
-    kinds = {**{c: NUMERIC for c in numeric}, **{c: CATEGORICAL for c in categorical}}
-    found: dict[str, ColumnDrift] = {}
-    for test in data["tests"]:
-        config = test["metric_config"]
-        params = config["params"]
-        kind_of_metric = params.get("type", "")
-        if not kind_of_metric.endswith(":ValueDrift"):
-            continue
-        if test["status"] not in ("FAIL", "SUCCESS"):
-            raise RuntimeError(f"Evidently could not test drift of column '{params['column']}': {test['description']}")
-        column = params["column"]
-        found[column] = ColumnDrift(
-            column=column,
-            kind=kinds.get(column, ""),
-            method=_BY_DISPLAY_NAME.get(params["method"], params["method"]),
-            threshold=float(params["threshold"]),
-            score=float(values[config["metric_id"]]),
-            drifted=test["status"] == "FAIL",
-        )
-    missing = [c for c in kinds if c not in found]
-    if missing:
-        raise RuntimeError(f"No drift verdict in the Evidently snapshot for columns {missing}")
-    return _result([found[c] for c in kinds], drift_share, rows_reference, rows_current)
-
-
-def save_html(snapshot: Any, path: str | Path) -> Path:
-    """Write the snapshot's HTML report to ``path`` (parents created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(path))
-    return path
-
-
-def report_sample(df: pd.DataFrame, max_rows: int = 50_000, seed: int = 0) -> pd.DataFrame:
-    """A deterministic sample of at most ``max_rows`` rows, in the original row order, for the HTML report."""
-    if len(df) <= max_rows:
-        return df
-    rng = np.random.default_rng(seed)
-    positions = np.sort(rng.choice(len(df), size=max_rows, replace=False))
-    return df.iloc[positions]
+    return build_result(results, drift_share, len(reference), len(current))

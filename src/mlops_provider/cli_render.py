@@ -1,0 +1,134 @@
+"""Text of the ``mlops lineage`` and ``mlops reproduce`` reports.
+
+The library (:mod:`mlops_provider.lineage`) returns records and reports as data; how they read on a
+terminal is decided here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from mlops_provider.lineage.checks import WARN
+
+if TYPE_CHECKING:
+    from mlops_provider.lineage.checks import Check
+    from mlops_provider.lineage.replay import ReproductionReport
+
+
+def render_audit(record: dict[str, Any]) -> str:
+    """``mlops lineage`` as text: one section per question an auditor asks."""
+    d, c, e, p, t = (record[k] for k in ("data", "code", "environment", "params", "training"))
+    window = d.get("window") or {}
+    span = f"{window.get('start')} .. {window.get('end')}" if window.get("start") else "all rows (no time window)"
+    aliases = ", ".join(record["aliases"]) or "none"
+    rows = f"{d['rows']:,}" if isinstance(d.get("rows"), int) else str(d.get("rows"))
+    lines = [
+        f"{record['model']} v{record['version']} (registered {record.get('created') or 'unknown'}; aliases: {aliases})",
+        "",
+        "Data",
+        f"  rows          {rows}",
+        f"  sha256        {d.get('sha256')}",
+        f"  snapshot      {d.get('snapshot')}",
+        f"  source        {d.get('source')}",
+        f"  window        {span}",
+        "Code",
+        f"  package       airflow-provider-mlops {c.get('package_version')}",
+        f"  git commit    {c.get('git_commit')}",
+        f"  config sha256 {c.get('config_sha256')}",
+        "Environment",
+        f"  lock sha256   {e.get('lock_sha256')}",
+    ]
+    lines += [f"  {k:<13} {v}" for k, v in (e.get("packages") or {}).items()]
+    params = ", ".join(f"{k}={v!r}" for k, v in sorted((p.get("params") or {}).items())) or "defaults"
+    lines += [
+        "Params",
+        f"  estimator     {p.get('estimator')}",
+        f"  params        {params}",
+        f"  seed          {p.get('seed')}",
+        f"  test_size     {p.get('test_size')}",
+        "Training",
+        f"  DAG run       {t.get('airflow_dag_id')} / {t.get('airflow_run_id')}",
+        f"  trigger       {json.dumps(t.get('trigger')) if not isinstance(t.get('trigger'), str) else t['trigger']}",
+        f"  MLflow run    {t.get('mlflow_run_id')}",
+    ]
+    if record.get("metrics"):
+        lines.append("  metrics       " + ", ".join(f"{k}={v}" for k, v in sorted(record["metrics"].items())))
+    lines.append("Gates")
+    for g in record.get("gates") or []:
+        verdict = "pass" if g.get("passed") else ("FAIL" if g.get("severity") == "fail" else "warn")
+        lines.append(
+            f"  {verdict:<5} {g.get('gate'):<28} value {_gate_num(g.get('value'))}  threshold "
+            f"{_gate_num(g.get('threshold'))}  ({g.get('severity')})"
+        )
+    if not record.get("gates"):
+        lines.append("  none recorded")
+    lines.append("Promotion history")
+    for ev in record.get("promotions") or []:
+        if ev["event"] == "promoted":
+            what = f"promoted to champion (replacing {'v' + str(ev['from']) if ev.get('from') else 'no champion'})"
+        else:
+            what = f"replaced as champion by v{ev.get('to')}"
+        lines.append(f"  {ev.get('at')}  {what}; DAG run {ev.get('run_id')}; reason: {ev.get('reason')}")
+    if not record.get("promotions"):
+        lines.append("  never promoted to champion")
+    return "\n".join(lines)
+
+
+def _gate_num(x: Any) -> str:
+    return "n/a" if x is None else (f"{x:.4g}" if isinstance(x, float) else str(x))
+
+
+def render_checks(model: str, version: str, run_id: str, checks: list[Check]) -> str:
+    """The lineage checks, printed before the retraining starts."""
+    lines = [f"Reproduce {model} v{version} (MLflow run {run_id})", "Lineage checks (before retraining):"]
+    lines += [_check_line(c) for c in checks]
+    return "\n".join(lines)
+
+
+def _check_line(c: Check) -> str:
+    return f"  {c.status.upper() if c.status == WARN else c.status:<5} {c.name:<8} {c.message}"
+
+
+def render_outcome(report: ReproductionReport) -> str:
+    """What the replay came out as: the metrics table, the predictions, IDENTICAL or DIFFERENT and why."""
+    from mlops_provider.lineage.replay import format_number as num
+
+    if report.split_same is None:
+        split = " (the original run logged no holdout: predictions compared on this one)"
+    else:
+        split = ", same split as the original run" if report.split_same else ", split DIFFERS from the original run"
+    lines = [
+        f"Retrained {report.estimator} with seed {report.seed} on {report.train_rows:,} rows in "
+        f"{report.fit_seconds:.1f} s; holdout {report.holdout_rows:,} rows{split}.",
+        f"Replay logged as MLflow run {report.reproduce_run_id} in experiment {report.experiment} "
+        "(registry and aliases untouched).",
+        "",
+        f"  {'metric':<20} {'recorded':>18} {'reproduced':>18} {'diff':>10}",
+    ]
+    for m in report.metrics:
+        diff = "n/a" if m.diff is None else ("0" if m.diff == 0 else f"{m.diff:+.3g}")
+        lines.append(f"  {m.name:<20} {num(m.recorded):>18} {num(m.reproduced):>18} {diff:>10}")
+    p = report.predictions
+    what = "labels" if p.method == "predict_proba" else "predictions"
+    lines += [
+        "",
+        f"Predictions on the recorded holdout ({p.rows:,} rows): {p.differing:,} {what} differ, "
+        f"max |{p.method} diff| {num(p.max_abs_diff, short=True)}",
+        "",
+    ]
+    if report.identical:
+        lines.append(
+            f"IDENTICAL: {report.model} v{report.version} reproduces exactly ({len(report.metrics)} metrics, "
+            f"{p.rows:,} predictions)."
+        )
+        if report.warnings:
+            lines.append(
+                f"  despite {len(report.warnings)} lineage warning(s) above: the result did not depend on them."
+            )
+    else:
+        lines.append(f"DIFFERENT: {report.model} v{report.version} does not reproduce:")
+        lines += [f"  - {d}" for d in report.differences()]
+        lines.append("Possible causes:")
+        lines += [f"  - {c}" for c in report.likely_causes()]
+    return "\n".join(lines)
