@@ -127,3 +127,32 @@ def test_readme_add_a_model_runs_as_written(stack, tmp_path):
     lineage = sh(commands[:1] + commands[-1:])
     assert lineage.returncode == 0, lineage.stderr[-3000:]
     assert "mymodel" in lineage.stdout and "sha256" in lineage.stdout
+
+
+def test_past_days_are_scored_and_scored_again_with_a_backfill(stack):
+    """The documented way to run a given day, and to run it again (docs/getting-started.md)."""
+    from mlflow.tracking import MlflowClient
+
+    from mlops_provider.demo.data import write_current
+
+    client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
+    if not client.search_model_versions("name = 'churn'"):  # this test alone: train the champion first
+        stack.wait_for_run("churn_training", stack.trigger("churn_training"), timeout=600)
+    stack.wait_for_dag("churn_scoring")
+    write_current(stack.home / "data", start="2026-09-29", days=2, rows_per_day=500)
+
+    def score_days() -> list[tuple[str, str, int]]:
+        runs = stack.backfill("churn_scoring", "2026-09-29T00:00:00+00:00", "2026-09-30T23:59:59+00:00")
+        out = []
+        for run in runs:
+            (ti,) = stack.task_instances("churn_scoring", run["dag_run_id"])
+            out.append((str(run["logical_date"])[:10], run["state"], int(ti["try_number"])))
+        return out
+
+    first = score_days()
+    assert [(day, state) for day, state, _ in first] == [("2026-09-29", "success"), ("2026-09-30", "success")]
+    again = score_days()  # --reprocess-behavior completed: the same days run again, not a UNIQUE error
+    assert [(day, state) for day, state, _ in again] == [("2026-09-29", "success"), ("2026-09-30", "success")]
+    assert all(b[2] > a[2] for a, b in zip(first, again, strict=True)), (first, again)
+    for day in ("2026-09-29", "2026-09-30"):
+        assert (stack.home / "data" / "predictions" / "churn" / f"scoring_date={day}" / "predictions.parquet").exists()

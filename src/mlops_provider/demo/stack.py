@@ -236,8 +236,17 @@ class Stack:
             headers=headers,
             method=method,
         )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.loads(resp.read())
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 503 and attempt < 4:  # SQLite busy under the scheduler's writes: try again
+                    time.sleep(2)
+                    continue
+                detail = exc.read().decode(errors="replace")[:500]
+                raise urllib.error.HTTPError(exc.url, exc.code, f"{exc.msg}: {detail}", exc.headers, None) from None
+        raise AssertionError("unreachable")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
