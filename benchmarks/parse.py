@@ -46,8 +46,7 @@ from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
 PLAIN_DAG = """
 with DAG(
     dag_id="{model}_{kind}",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
-                                 assets=[Asset(name="{model}_drift", uri="mlops://{model}/drift")]),
+    schedule={schedule},
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     default_args={{"owner": "ml-platform", "retries": 1}},
@@ -70,11 +69,27 @@ def write_ours(folder: Path, n: int) -> None:
         (folder / "configs" / f"model_{i:03d}.yaml").write_text(yaml.safe_dump(base))
 
 
+#: The schedule of each kind of DAG, as the factories build them for the shipped churn config.
+SCHEDULES = {
+    "training": 'AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), '
+    'assets=[Asset(name="{model}_drift", uri="mlops://{model}/drift")])',
+    "scoring": 'CronTriggerTimetable("0 6 * * *", timezone="UTC")',
+    "drift": 'CronTriggerTimetable("0 7 * * *", timezone="UTC")',
+    "rollback": "None",  # manual only
+}
+
+
 def write_plain(folder: Path, n: int, dags: dict[str, list[str]]) -> None:
-    """One plain DAG per (model, kind) of ours, with the same task ids, chained."""
+    """One plain DAG per (model, kind) of ours, with the same task ids and schedule, chained."""
     folder.mkdir(parents=True)
     body = PLAIN_HEADER + "".join(
-        PLAIN_DAG.format(model=f"model_{i:03d}", kind=kind, i=f"{i}_{kind}", task_ids=task_ids)
+        PLAIN_DAG.format(
+            model=f"model_{i:03d}",
+            kind=kind,
+            i=f"{i}_{kind}",
+            task_ids=task_ids,
+            schedule=SCHEDULES[kind].format(model=f"model_{i:03d}"),
+        )
         for i in range(n)
         for kind, task_ids in dags.items()
     )

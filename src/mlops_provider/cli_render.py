@@ -65,11 +65,14 @@ def render_audit(record: dict[str, Any]) -> str:
         lines.append("  none recorded")
     lines.append("Promotion history")
     for ev in record.get("promotions") or []:
+        rollback = ev.get("kind") == "rollback"
         if ev["event"] == "promoted":
-            what = f"promoted to champion (replacing {'v' + str(ev['from']) if ev.get('from') else 'no champion'})"
+            replacing = f"replacing {'v' + str(ev['from']) if ev.get('from') else 'no champion'}"
+            what = f"champion again by rollback ({replacing})" if rollback else f"promoted to champion ({replacing})"
         else:
-            what = f"replaced as champion by v{ev.get('to')}"
-        lines.append(f"  {ev.get('at')}  {what}; DAG run {ev.get('run_id')}; reason: {ev.get('reason')}")
+            what = f"replaced as champion by v{ev.get('to')}" + (" (rollback)" if rollback else "")
+        by = f" by {ev.get('by')}" if rollback else ""
+        lines.append(f"  {ev.get('at')}  {what}; DAG run {ev.get('run_id')}{by}; reason: {ev.get('reason')}")
     if not record.get("promotions"):
         lines.append("  never promoted to champion")
     return "\n".join(lines)

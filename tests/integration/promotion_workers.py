@@ -1,4 +1,4 @@
-"""Child-process bodies for the promotion tests: real processes that race, or die in the middle of a move.
+"""Child-process bodies for the promotion and rollback tests: real processes that race, or die in the middle of a move.
 
 Kept apart from the test module so a spawned child imports only this (not the test session's conftest).
 """
@@ -21,7 +21,8 @@ WRITES = (
 def open_registry(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
-    from mlops_provider.hooks.registry import ModelRegistry, alias_lock
+    from mlops_provider.hooks.locks import alias_lock
+    from mlops_provider.hooks.registry import ModelRegistry
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     return ModelRegistry(client, alias_lock(uri), lock_timeout=120)
@@ -30,7 +31,20 @@ def open_registry(uri: str) -> Any:
 def promote_and_die_after_write(uri: str, name: str, version: str, step: int) -> None:
     """Promote ``version``; the process is killed (``os._exit``, no clean-up) right after write ``step``."""
     registry = open_registry(uri)
-    client = registry.client
+    _die_after(registry.client, step)
+    registry.promote(name, version, reason="crash test", run_id=f"crash-{step}", check=lambda current: "evidence")
+    os._exit(0)  # the promotion has fewer writes than ``step``
+
+
+def rollback_and_die_after_write(uri: str, name: str, step: int) -> None:
+    """Roll ``name`` back to its previous champion; the process is killed right after write ``step``."""
+    registry = open_registry(uri)
+    _die_after(registry.client, step)
+    registry.rollback(name, reason="crash test", by="oncall", run_id=f"rollback-{step}")
+    os._exit(0)  # the rollback has fewer writes than ``step``
+
+
+def _die_after(client: Any, step: int) -> None:
     done = 0
 
     def dying(method: Any) -> Any:
@@ -46,8 +60,6 @@ def promote_and_die_after_write(uri: str, name: str, version: str, step: int) ->
 
     for write in WRITES:
         setattr(client, write, dying(getattr(client, write)))
-    registry.promote(name, version, reason="crash test", run_id=f"crash-{step}", check=lambda current: "evidence")
-    os._exit(0)  # the promotion has fewer writes than ``step``
 
 
 def race(uri: str, names: list[str], version: str, barrier: Any, results: Any) -> None:

@@ -205,7 +205,7 @@ def test_postgres_advisory_lock_serializes_alias_moves_across_connections() -> N
     """A PostgreSQL registry (or ``lock_uri``) locks with an advisory lock: one holder per model at a time."""
     import threading
 
-    from mlops_provider.hooks.registry import RegistryLockTimeout, SqlAdvisoryLock, alias_lock
+    from mlops_provider.hooks.locks import RegistryLockTimeout, SqlAdvisoryLock, alias_lock
 
     lock = alias_lock("postgresql://mlflow@db.internal/mlflow", lock_uri=POSTGRES)
     assert isinstance(lock, SqlAdvisoryLock)
@@ -233,7 +233,8 @@ def test_postgres_advisory_lock_serializes_alias_moves_across_connections() -> N
 
 
 def test_a_tracking_server_without_lock_uri_never_moves_champion() -> None:
-    from mlops_provider.hooks.registry import ModelRegistry, RegistryError, alias_lock
+    from mlops_provider.hooks.locks import alias_lock
+    from mlops_provider.hooks.registry import ModelRegistry, RegistryError
 
     registry = ModelRegistry(client=None, lock=alias_lock("https://mlflow.internal"))
     with pytest.raises(RegistryError) as info:

@@ -47,7 +47,7 @@ def _parse_in_fresh_interpreter(folder: Path, **env_vars: str) -> dict:
 
 def test_parsing_the_dags_folder_imports_no_heavy_library(dags_folder: Path) -> None:
     result = _parse_in_fresh_interpreter(dags_folder)
-    assert result["dags"] == ["churn_drift", "churn_scoring", "churn_training"]
+    assert result["dags"] == ["churn_drift", "churn_rollback", "churn_scoring", "churn_training"]
     assert result["errors"] == {}
     assert result["heavy"] == []
 
@@ -63,9 +63,11 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
     result = _parse_in_fresh_interpreter(dags_folder)
     assert result["dags"] == [
         "churn_drift",
+        "churn_rollback",
         "churn_scoring",
         "churn_training",
         "fraud_drift",
+        "fraud_rollback",
         "fraud_scoring",
         "fraud_training",
     ]
@@ -87,7 +89,7 @@ def test_the_dag_loader_checks_data_paths_against_the_deployments_allowed_data_r
     (dags_folder / "configs" / "leak.yaml").write_text(yaml.safe_dump(cfg))
 
     refused = _parse_in_fresh_interpreter(dags_folder, AIRFLOW__MLOPS__ALLOWED_DATA_ROOTS="")
-    assert refused["dags"] == ["churn_drift", "churn_scoring", "churn_training"]
+    assert refused["dags"] == ["churn_drift", "churn_rollback", "churn_scoring", "churn_training"]
     (message,) = refused["errors"].values()
     assert f"field 'data.source': '{shared / 'fraud'}' is outside the data roots" in message
     assert "field 'description': '{{ conn.mlflow_default.password }}' contains the template" in message
@@ -143,3 +145,16 @@ def test_config_without_cron_is_scheduled_by_drift_only() -> None:
     raw["schedule"] = {"training": None}
     dag = build_training_dag(PipelineConfig.model_validate(raw))
     assert isinstance(dag.schedule, Asset) and dag.schedule.uri == "mlops://churn/drift"
+
+
+def test_rollback_dag_is_manual_with_one_task_and_its_params() -> None:
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.factories import build_rollback_dag
+
+    config = PipelineConfig.model_validate(yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text()))
+    dag = build_rollback_dag(config, source="dags/configs/churn.yaml")
+    assert dag.dag_id == "churn_rollback" and dag.schedule is None
+    assert list(dag.task_ids) == ["rollback"]
+    assert dag.params["version"] is None and dag.params["reason"] == "manual rollback"
+    assert set(dag.tags) == {"mlops", "churn", "rollback"} and dag.owner == config.owner
+    assert "airflow dags trigger churn_rollback" in (dag.doc_md or "")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_provider.hooks.registry import FileAliasLock, NoAliasLock, SqlAdvisoryLock, alias_lock, sqlite_path
+from mlops_provider.hooks.locks import FileAliasLock, NoAliasLock, SqlAdvisoryLock, alias_lock, sqlite_path
 
 
 def test_sqlite_store_locks_in_a_folder_next_to_the_database(tmp_path: Path) -> None:
@@ -32,7 +32,7 @@ def test_tracking_server_without_lock_uri_refuses_alias_moves() -> None:
 
 
 def test_file_lock_excludes_a_second_holder_until_released(tmp_path: Path) -> None:
-    from mlops_provider.hooks.registry import RegistryLockTimeout
+    from mlops_provider.hooks.locks import RegistryLockTimeout
 
     lock = FileAliasLock(tmp_path)
     with lock.hold("m", timeout=1):

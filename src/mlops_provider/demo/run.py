@@ -140,7 +140,8 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any], *, ex
 
 CLEAN_DAYS = ("2026-09-29", "2026-09-30")
 DRIFT_DAY = "2026-10-01"
-#: The demo's DAGs: paused at the end, since the example data does not grow with the calendar.
+#: The demo's scheduled DAGs: paused at the end, since the example data does not grow with the calendar.
+#: ``<model>_rollback`` has no schedule: it runs only when someone triggers it, so it needs no pausing.
 DAGS = (f"{MODEL}_training", f"{MODEL}_scoring", f"{MODEL}_drift")
 
 
@@ -294,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"  Airflow UI   {stack.api_url}  (user admin, password {stack.password()})")
     _say(f"  MLflow UI    .venv/bin/mlflow ui --backend-store-uri {stack.mlflow_uri} --port 5000")
     _say(f"  Alerts       {stack.home / 'outbox.jsonl'} (no Slack connection configured)")
+    _say(f"  Roll back    airflow dags trigger {MODEL}_rollback  (docs/runbooks/bad-model-in-production.md)")
     _say(f"  From a shell source {stack.env_file}: then `airflow dags list`, `mlops lineage {MODEL} 1` work as is")
     _say(f"Still running: Airflow {', '.join(stack.running())} (logs in {stack.home / 'logs'}).")
     _say("Stop them with: make stop")

@@ -47,7 +47,15 @@ def start_date(config: PipelineConfig) -> datetime | None:
     return datetime.combine(config.schedule.start_date, datetime.min.time(), tzinfo=UTC)
 
 
-def model_dag(config: PipelineConfig, kind: str, *, description: str, schedule: Any, doc_md: str) -> DAG:
+def model_dag(
+    config: PipelineConfig,
+    kind: str,
+    *,
+    description: str,
+    schedule: Any,
+    doc_md: str,
+    params: dict[str, Any] | None = None,
+) -> DAG:
     """A plain ``airflow.sdk.DAG`` ``<model>_<kind>`` with what every DAG of a model shares."""
     extra = () if kind == "training" else (kind,)
     return DAG(
@@ -60,4 +68,5 @@ def model_dag(config: PipelineConfig, kind: str, *, description: str, schedule: 
         default_args=default_args(config),
         tags=sorted({"mlops", config.model, *extra, *config.airflow.tags}),
         doc_md=doc_md,
+        params=params,
     )

@@ -13,7 +13,7 @@ Connection fields:
   or a proxy in front of the server).
 * ``password`` without ``login``, or extra ``token``: a bearer token (``Authorization: Bearer ...``).
 * extra ``lock_uri``: what serializes alias moves of a model across workers (see
-  :func:`mlops_provider.hooks.registry.alias_lock`): a shared folder or a PostgreSQL/MySQL URL. Default: a
+  :func:`mlops_provider.hooks.locks.alias_lock`): a shared folder or a PostgreSQL/MySQL URL. Default: a
   folder next to a SQLite store, or an advisory lock in a PostgreSQL/MySQL store. Required with a tracking
   server (``http(s)://``): without it champion is never moved.
 * extra ``create_if_missing``: ``true`` lets a ``sqlite:///`` store that does not exist be created (a
@@ -199,7 +199,8 @@ class MlflowHook(BaseHook):
 
     def _check_store(self) -> None:
         """Refuse a SQLite tracking or registry store whose file is not there (unless creating it is allowed)."""
-        from mlops_provider.hooks.registry import RegistryStoreMissing, sqlite_path
+        from mlops_provider.hooks.locks import sqlite_path
+        from mlops_provider.hooks.registry import RegistryStoreMissing
 
         if self._conn_settings["create_if_missing"]:
             return
@@ -216,7 +217,8 @@ class MlflowHook(BaseHook):
     @cached_property
     def registry(self) -> ModelRegistry:
         """The registry of this connection: alias lookups, serialized crash-safe promotion, history."""
-        from mlops_provider.hooks.registry import ModelRegistry, alias_lock
+        from mlops_provider.hooks.locks import alias_lock
+        from mlops_provider.hooks.registry import ModelRegistry
 
         client = self.get_conn()
         return ModelRegistry(client, alias_lock(self.registry_uri, self._conn_settings["lock_uri"]))

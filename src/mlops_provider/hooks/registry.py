@@ -1,11 +1,13 @@
 """The model registry behind :class:`~mlops_provider.hooks.mlflow.MlflowHook`: aliases, promotion, history.
 
-Every move of an alias of one model goes through :class:`ModelRegistry`, and each move is
+Every move of an alias of one model goes through :class:`ModelRegistry` (a promotion after training, or a
+rollback to an earlier champion), and each move is
 
-* **serialized**: it holds the model's alias lock (:func:`alias_lock`) from reading the current champion
-  to the last write, so two promotions at once cannot both replace the same champion;
-* **re-checked**: the caller's ``check`` runs inside the lock with the champion as it is at that moment
-  and refuses (:class:`PromotionRefused`) when the evidence no longer holds against it;
+* **serialized**: it holds the model's alias lock (:func:`~mlops_provider.hooks.locks.alias_lock`) from
+  reading the current champion to the last write, so two moves at once cannot both replace the same champion;
+* **re-checked**: the evidence (a promotion's ``check``, a rollback target's gates) is checked inside the
+  lock against the champion as it is at that moment; a move is refused (:class:`PromotionRefused`,
+  :class:`RollbackRefused`) when it does not hold;
 * **crash-safe**: the decided move is written first as an intent (tag ``mlops.promotion_intent`` on the
   registered model), then applied step by step with idempotent writes, then the intent is removed. A move
   interrupted at any step (a killed worker, a lost connection) is completed by the next alias move of the
@@ -17,33 +19,28 @@ Heavy imports (mlflow, sqlalchemy) happen inside functions: hooks are imported w
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
+from mlops_provider.hooks.locks import LOCK_TIMEOUT_SECONDS, AliasLock, NoAliasLock
 from mlops_provider.naming import (
     CHALLENGER,
     CHAMPION,
     DRIFT_EPISODE_TAG,
+    GATES_TAG,
     PREVIOUS_CHAMPION,
     PROMOTION_INTENT_TAG,
     PROMOTION_TAG,
 )
 
 log = logging.getLogger(__name__)
-
-#: How long an alias move waits for the model's lock before the task fails (and is retried by Airflow).
-LOCK_TIMEOUT_SECONDS = 300.0
 
 
 class RegistryError(AirflowFailException):
@@ -54,12 +51,12 @@ class PromotionRefused(RegistryError):
     """The evidence a promotion relies on does not hold against the champion of this moment."""
 
 
+class RollbackRefused(RegistryError):
+    """A rollback has no version to go back to, or that version never passed its gates; nothing moved."""
+
+
 class RegistryStoreMissing(RegistryError):
     """The connection points at a SQLite store that does not exist (moved, deleted, or a typo)."""
-
-
-class RegistryLockTimeout(AirflowException):
-    """Another alias move of the same model held the lock too long; Airflow retries the task."""
 
 
 #: ``check(current_champion_version)`` returns the evidence text recorded with the promotion, or raises
@@ -67,154 +64,8 @@ class RegistryLockTimeout(AirflowException):
 Check = Callable[[str | None], str]
 
 
-# -- locks ----------------------------------------------------------------------------------------------
-
-
-class AliasLock(Protocol):
-    def hold(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]: ...
-
-
-class FileAliasLock:
-    """``flock`` on ``<folder>/<model>.lock``: serializes processes of one machine or of one shared file system.
-
-    The kernel drops the lock when its holder dies, so a killed task never leaves the model locked.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    @contextlib.contextmanager
-    def hold(self, name: str, timeout: float) -> Iterator[None]:
-        import fcntl
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{name}.lock"
-        with path.open("a+") as fh:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise RegistryLockTimeout(_lock_timeout_text(name, timeout, str(path))) from None
-                    time.sleep(0.05)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-    def __repr__(self) -> str:
-        return f"FileAliasLock({str(self.folder)!r})"
-
-
-class SqlAdvisoryLock:
-    """A session-level advisory lock in a PostgreSQL or MySQL database (the registry's own, by default).
-
-    Held on one dedicated connection; the database releases it when that connection ends, so a killed
-    task never leaves the model locked. Works across every worker that reaches the database.
-    """
-
-    def __init__(self, url: str) -> None:
-        import importlib.util
-
-        self.dialect = urlsplit(url).scheme.split("+", 1)[0]
-        if self.dialect not in ("postgresql", "mysql"):
-            raise RegistryError(f"no advisory lock for database URLs of scheme {self.dialect!r}")
-        if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None:
-            url = "postgresql+psycopg2://" + url[len("postgresql://") :]  # SQLAlchemy 2.1's default driver is psycopg 3
-        self.url = url
-
-    @contextlib.contextmanager
-    def hold(self, name: str, timeout: float) -> Iterator[None]:
-        import sqlalchemy as sa
-        from sqlalchemy.pool import NullPool
-
-        engine = sa.create_engine(self.url, poolclass=NullPool)
-        key = f"mlops-aliases:{name}"
-        try:
-            with engine.connect() as conn:
-                deadline = time.monotonic() + timeout
-                if self.dialect == "postgresql":
-                    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-                    acquire = sa.text("SELECT pg_try_advisory_lock(:k)").bindparams(k=number)
-                    release = sa.text("SELECT pg_advisory_unlock(:k)").bindparams(k=number)
-                else:
-                    acquire = sa.text("SELECT GET_LOCK(:k, 0)").bindparams(k=key[:64])
-                    release = sa.text("SELECT RELEASE_LOCK(:k)").bindparams(k=key[:64])
-                while not conn.execute(acquire).scalar():
-                    conn.commit()
-                    if time.monotonic() >= deadline:
-                        raise RegistryLockTimeout(_lock_timeout_text(name, timeout, f"{self.dialect} advisory lock"))
-                    time.sleep(0.05)
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(release)
-                    conn.commit()
-        finally:
-            engine.dispose()
-
-    def __repr__(self) -> str:
-        return f"SqlAdvisoryLock({self.dialect})"
-
-
-class NoAliasLock:
-    """Stands in where no lock can be had: lookups work, every alias move is refused with ``reason``."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-    def hold(self, name: str, timeout: float) -> contextlib.AbstractContextManager[None]:
-        raise RegistryError(self.reason)
-
-
-def _lock_timeout_text(name: str, timeout: float, where: str) -> str:
-    return (
-        f"another alias move of model {name!r} held its lock ({where}) for more than {timeout:.0f} s; "
-        "this task is retried. If it keeps happening, look for a promotion task that hangs"
-    )
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI (None for other URIs and in-memory databases)."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = uri[len("sqlite:///") :].split("?", 1)[0]
-    if not path or path == ":memory:":
-        return None
-    return Path(path)
-
-
-def alias_lock(registry_uri: str, lock_uri: str | None = None) -> AliasLock:
-    """The lock that serializes alias moves for a registry.
-
-    * ``lock_uri`` when the connection sets one: a folder (``/shared/locks`` or ``file:///shared/locks``)
-      on a file system every worker mounts, or a ``postgresql://`` / ``mysql://`` database URL.
-    * else a SQLite registry: a folder next to the database file (``<db>.locks/``).
-    * else a PostgreSQL/MySQL registry: an advisory lock in that database.
-    * an MLflow tracking server (``http(s)://``) gives no lock of its own: the connection must set
-      ``lock_uri`` (a database or shared folder every worker reaches); until it does, lookups work and alias
-      moves are refused (:class:`NoAliasLock`).
-    """
-    target = lock_uri or registry_uri
-    scheme = urlsplit(target).scheme.split("+", 1)[0]
-    if lock_uri and (scheme in ("", "file")):
-        return FileAliasLock(Path(lock_uri[len("file://") :] if lock_uri.startswith("file://") else lock_uri))
-    if scheme == "sqlite":
-        db = sqlite_path(target)
-        if db is None:
-            return NoAliasLock(f"cannot lock an in-memory SQLite registry ({target}); use a database file")
-        return FileAliasLock(db.with_name(db.name + ".locks"))
-    if scheme in ("postgresql", "mysql"):
-        return SqlAdvisoryLock(target)
-    return NoAliasLock(
-        f"the registry at {registry_uri if not lock_uri else lock_uri} offers no lock to serialize alias moves "
-        "across workers, so champion is never moved there: set extra.lock_uri of the MLflow connection to a "
-        'database every worker reaches (e.g. "postgresql://airflow@db/mlflow") or to a folder on a shared '
-        "file system"
-    )
+#: The fields of a history record (``by``: rollbacks only; ``kind`` is absent from records older than it).
+RECORD_KEYS = ("id", "seq", "kind", "from", "to", "at", "reason", "evidence", "by", "run_id")
 
 
 # -- the registry ---------------------------------------------------------------------------------------
@@ -222,7 +73,7 @@ def alias_lock(registry_uri: str, lock_uri: str | None = None) -> AliasLock:
 
 @dataclass(frozen=True)
 class Promotion:
-    """Outcome of :meth:`ModelRegistry.promote`."""
+    """Outcome of :meth:`ModelRegistry.promote` or :meth:`ModelRegistry.rollback` (``kind``)."""
 
     name: str
     champion: str
@@ -230,6 +81,7 @@ class Promotion:
     promoted: bool
     evidence: str = ""
     completed: list[dict[str, Any]] = field(default_factory=list)  # interrupted moves finished first
+    kind: str = "promotion"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,7 +125,8 @@ class ModelRegistry:
         return self.alias(name, CHAMPION)
 
     def history(self, name: str) -> list[dict[str, Any]]:
-        """Every promotion of ``name``, oldest first, from the versions' ``mlops.promotion`` tags."""
+        """Every champion move of ``name`` (``kind`` promotion or rollback), oldest first, from the versions'
+        ``mlops.promotion`` tags: each record is kept on the version the move made champion."""
         events: list[dict[str, Any]] = []
         for mv in self.client.search_model_versions(f"name = '{name}'"):
             text = (mv.tags or {}).get(PROMOTION_TAG)
@@ -409,18 +262,8 @@ class ModelRegistry:
                 log.info("%s v%s is already champion; nothing to do", name, version)
                 return Promotion(name, version, self.alias(name, PREVIOUS_CHAMPION), False, completed=completed)
             evidence = check(current)
-            intent = {
-                "id": uuid.uuid4().hex,
-                "seq": max((int(e.get("seq") or 0) for e in self.history(name)), default=0) + 1,
-                "from": current,
-                "to": version,
-                "at": _now(),
-                "reason": reason,
-                "evidence": evidence,
-                "run_id": run_id,
-            }
-            self.client.set_registered_model_tag(name, PROMOTION_INTENT_TAG, json.dumps(intent))
-            self._apply(name, intent)
+            record = {"kind": "promotion", "from": current, "to": version, "reason": reason, "evidence": evidence}
+            self._move(name, {**record, "run_id": run_id})
         log.info(
             "Promoted %s v%s to champion (previous champion: %s) because %s; %s",
             name,
@@ -430,6 +273,86 @@ class ModelRegistry:
             evidence,
         )
         return Promotion(name, version, current, True, evidence, completed)
+
+    def rollback(self, name: str, *, to: str | None = None, reason: str, by: str, run_id: str | None) -> Promotion:
+        """Make ``to`` (default: the ``previous_champion``) the champion of ``name`` again, in one move.
+
+        Inside the model's lock, after any interrupted move is completed: the champion of this moment is read,
+        the target resolved and checked (it must have passed its gates once: no failed ``fail`` gate in its
+        ``mlops.gates`` tag). The champion it replaces becomes ``previous_champion``; a record with
+        ``kind: "rollback"``, ``reason`` and ``by`` (who asked) is appended to the target's ``mlops.promotion``
+        tag, through the same intent as a promotion, so a killed rollback is completed by its retry. A retry
+        or re-run of the run that rolled back (same ``run_id``) changes nothing; a target that already is
+        champion changes nothing either (``promoted`` is False in both cases).
+
+        :raises RollbackRefused: no target, an unknown version, or a version that never passed its gates.
+        """
+        with self.locked(name) as completed:
+            mine = (
+                e for e in self.history(name) if run_id and (e.get("kind"), e.get("run_id")) == ("rollback", run_id)
+            )
+            done = next(mine, None)
+            if done is not None:  # this run rolled back already, or its interrupted try was just completed
+                moved = any(i.get("id") == done.get("id") for i in completed)
+                if not moved:
+                    log.info(
+                        "%s: run %s already rolled back to v%s at %s; nothing to do",
+                        name,
+                        run_id,
+                        done["to"],
+                        done["at"],
+                    )
+                return Promotion(
+                    name, str(done["to"]), done.get("from"), moved, str(done.get("evidence")), completed, "rollback"
+                )
+            current = self.champion(name)
+            target = str(to) if to else self.alias(name, PREVIOUS_CHAMPION)
+            if target is None:
+                raise RollbackRefused(
+                    f"{name} has no {PREVIOUS_CHAMPION} to roll back to (champion is {_v(current)}): no promotion "
+                    "has replaced a champion yet. Nothing moved; give the version to restore"
+                )
+            if target == current:
+                log.info("%s v%s is already champion; nothing to roll back, nothing moved", name, target)
+                return Promotion(
+                    name, target, self.alias(name, PREVIOUS_CHAMPION), False, completed=completed, kind="rollback"
+                )
+            evidence = self._gates_passed(name, target, current)
+            record = {"kind": "rollback", "from": current, "to": target, "reason": reason, "evidence": evidence}
+            self._move(name, {**record, "by": by, "run_id": run_id})
+        log.info("Rolled %s back from %s to v%s (by %s): %s; %s", name, _v(current), target, by, reason, evidence)
+        return Promotion(name, target, current, True, evidence, completed, "rollback")
+
+    def _gates_passed(self, name: str, version: str, current: str | None) -> str:
+        """The evidence that ``version`` may serve again, or :class:`RollbackRefused`."""
+        from mlflow.exceptions import MlflowException
+
+        stays = f"Nothing moved; champion stays {_v(current)}"
+        try:
+            tags = self.client.get_model_version(name, version).tags or {}
+        except MlflowException as exc:
+            if _not_found(exc):
+                raise RollbackRefused(f"{name} has no version {version!r}. {stays}") from None
+            raise
+        if GATES_TAG not in tags:
+            raise RollbackRefused(
+                f"{name} v{version} has no gate results ({GATES_TAG} tag): it was not registered by the training "
+                f"pipeline, so nothing shows it ever passed its gates. {stays}"
+            )
+        failed = [g for g in json.loads(tags[GATES_TAG]) if not g.get("passed") and g.get("severity") == "fail"]
+        if failed:
+            raise RollbackRefused(
+                f"{name} v{version} failed gate(s) {', '.join(str(g.get('gate')) for g in failed)} when it was "
+                f"trained, so it may not serve. {stays}"
+            )
+        return f"v{version} passed its gates when registered; replaces {_v(current)}"
+
+    def _move(self, name: str, record: dict[str, Any]) -> None:
+        """Write the decided move as the intent (numbered after every recorded move), then apply it."""
+        seq = max((int(e.get("seq") or 0) for e in self.history(name)), default=0) + 1
+        intent = {"id": uuid.uuid4().hex, "seq": seq, "at": _now(), **record}
+        self.client.set_registered_model_tag(name, PROMOTION_INTENT_TAG, json.dumps(intent))
+        self._apply(name, intent)
 
     def _complete_pending(self, name: str) -> list[dict[str, Any]]:
         intent = self.pending(name)
@@ -441,9 +364,10 @@ class ModelRegistry:
         )
         if applied or current not in (intent.get("from"), intent.get("to")):
             log.warning(
-                "%s: an interrupted promotion of v%s (from %s, %s) is abandoned: champion is v%s now, moved "
-                "outside the pipeline",
+                "%s: an interrupted %s to v%s (from %s, %s) is abandoned: champion is v%s now, moved outside the "
+                "pipeline",
                 name,
+                intent.get("kind", "promotion"),
                 intent.get("to"),
                 intent.get("from"),
                 intent.get("at"),
@@ -452,8 +376,9 @@ class ModelRegistry:
             self.client.delete_registered_model_tag(name, PROMOTION_INTENT_TAG)
             return []
         log.warning(
-            "%s: completing an interrupted promotion of v%s (from %s, decided %s, run %s)",
+            "%s: completing an interrupted %s to v%s (from %s, decided %s, run %s)",
             name,
+            intent.get("kind", "promotion"),
             intent.get("to"),
             f"v{intent['from']}" if intent.get("from") else "no champion",
             intent.get("at"),
@@ -477,9 +402,7 @@ class ModelRegistry:
         mv = self.client.get_model_version(name, to)
         history = json.loads((mv.tags or {}).get(PROMOTION_TAG, "[]"))
         if not any(h.get("id") == intent["id"] for h in history):
-            history.append(
-                {k: intent.get(k) for k in ("id", "seq", "from", "to", "at", "reason", "evidence", "run_id")}
-            )
+            history.append({k: intent[k] for k in RECORD_KEYS if k in intent})
             self.client.set_model_version_tag(name, to, PROMOTION_TAG, json.dumps(history))
         self._drop_challenger(name, to)
         self.client.delete_registered_model_tag(name, PROMOTION_INTENT_TAG)
@@ -487,3 +410,7 @@ class ModelRegistry:
     def _drop_challenger(self, name: str, version: str) -> None:
         if self.alias(name, CHALLENGER) == version:
             self.client.delete_registered_model_alias(name, CHALLENGER)
+
+
+def _v(version: str | None) -> str:
+    return f"v{version}" if version else "unset"

@@ -1,4 +1,4 @@
-"""Register a gated model version with its lineage, and promote it by alias."""
+"""Register a gated model version with its lineage, promote it by alias, and roll the champion back."""
 
 from __future__ import annotations
 
@@ -244,6 +244,103 @@ class PromoteModelOperator(MlopsBaseOperator):
             gate.line(),
         )
         return f"champion gate evaluated again against v{current} at promotion ({before} when gated): {gate.detail}"
+
+
+class RollbackOperator(MlopsBaseOperator):
+    """Put the previous champion (or a given version) back as champion, in one step.
+
+    What a person runs when the new champion misbehaves: ``airflow dags trigger <model>_rollback``, optionally
+    with ``-c '{"version": "3", "reason": "..."}'``. The move goes through :meth:`ModelRegistry.rollback
+    <mlops_provider.hooks.registry.ModelRegistry.rollback>`: serialized with every other alias move of the
+    model, crash-safe (a killed try is completed by its retry), and checked inside the model's lock against
+    the champion of that moment. ``champion`` goes to the target, ``previous_champion`` to the champion it
+    replaces, and a history record of ``kind: "rollback"`` (reason, who triggered the run, run id) is kept
+    on the target version. Scoring serves the target from its next run.
+
+    :param version: the version to restore (templated); default: the DAG run's ``version`` param (from
+        ``dag_run.conf``), else the ``previous_champion``. It must have passed its gates when trained.
+    :param reason: why, recorded in the history (templated); default: the run's ``reason`` param, else
+        "manual rollback".
+    :return: ``{"name", "champion", "previous_champion", "promoted", "evidence", "kind"}``; ``promoted`` is
+        False when nothing moved (the target already is champion, or this run rolled back before).
+    :raises RollbackRefused: no ``previous_champion`` and no version given, an unknown version, or a version
+        that never passed its gates. Nothing moves then.
+    """
+
+    template_fields: Sequence[str] = ("version", "reason")
+    ui_color = "#f5c6cb"
+
+    def __init__(self, *, version: str | int | None = None, reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.version = version
+        self.reason = reason
+
+    def requested(self, context: Context) -> tuple[str | None, str]:
+        """The version (None: the previous champion) and reason this run asks for."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        params = dict(context.get("params") or {})
+        dag_run = context.get("dag_run")
+        conf = dict(getattr(dag_run, "conf", None) or {})
+        asked = [self.version, params.get("version"), conf.get("version")]
+        raw = next((v for v in asked if v is not None and str(v).strip()), None)
+        version = str(raw).strip().removeprefix("v") if raw is not None else None
+        if version is not None and not version.isdigit():
+            raise AirflowFailException(
+                f"rollback of {self.model_name}: version {raw!r} is not a version number; give one like "
+                '"3" (-c \'{"version": "3"}\'), or none to go back to the previous champion. Nothing moved'
+            )
+        given = [self.reason, params.get("reason"), conf.get("reason")]
+        reason = next((str(r).strip() for r in given if r is not None and str(r).strip()), "manual rollback")
+        return version, reason
+
+    def triggered_by(self, context: Context) -> str:
+        """Who triggered the DAG run (Airflow's ``triggering_user_name``), "unknown" when the run does not say."""
+        user = getattr(context.get("dag_run"), "triggering_user_name", None)
+        if not user:
+            self.log.warning(
+                "The DAG run does not say who triggered it (no triggering_user_name); the rollback is recorded "
+                "as by 'unknown' with run id %s",
+                context.get("run_id"),
+            )
+            return "unknown"
+        return str(user)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops_provider.hooks.registry import RollbackRefused
+
+        version, reason = self.requested(context)
+        by = self.triggered_by(context)
+        try:
+            rollback = self.mlflow_hook.registry.rollback(
+                self.model_name, to=version, reason=reason, by=by, run_id=context.get("run_id")
+            )
+        except RollbackRefused as exc:
+            if version is not None:
+                raise
+            raise RollbackRefused(
+                f'{exc}: airflow dags trigger {self.pipeline.dag_id("rollback")} -c \'{{"version": "N"}}\''
+            ) from None
+        name = self.model_name
+        if rollback.promoted:
+            self.log.info(
+                "%s: champion %s → v%s (rollback by %s: %s)",
+                name,
+                _v(rollback.previous_champion),
+                rollback.champion,
+                by,
+                reason,
+            )
+        else:
+            self.log.info(
+                "%s: champion stays v%s (nothing to roll back: %s)",
+                name,
+                rollback.champion,
+                rollback.evidence or "already champion",
+            )
+        out = rollback.as_dict()
+        out.pop("completed")
+        return out
 
 
 def _v(version: str | None) -> str:
