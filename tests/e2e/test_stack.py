@@ -156,3 +156,27 @@ def test_past_days_are_scored_and_scored_again_with_a_backfill(stack):
     assert all(b[2] > a[2] for a, b in zip(first, again, strict=True)), (first, again)
     for day in ("2026-09-29", "2026-09-30"):
         assert (stack.home / "data" / "predictions" / "churn" / f"scoring_date={day}" / "predictions.parquet").exists()
+
+
+def test_the_rollback_dag_restores_the_previous_champion_and_records_who_asked(stack):
+    """`airflow dags trigger churn_rollback -c '{"reason": ...}'`, as the runbook says, on a real scheduler."""
+    from mlflow.tracking import MlflowClient
+
+    from mlops_provider.hooks.registry import ModelRegistry
+
+    client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
+    registry = ModelRegistry(client)
+    while len(client.search_model_versions("name = 'churn'")) < 2:  # a champion and a previous one
+        run = stack.wait_for_run("churn_training", stack.trigger("churn_training"), timeout=600)
+        assert run["state"] == "success"
+    before, previous = registry.champion("churn"), registry.alias("churn", "previous_champion")
+    assert before and previous and before != previous
+
+    stack.wait_for_dag("churn_rollback")
+    run_id = stack.trigger("churn_rollback", conf={"reason": "scores drifted after the release"})
+    run = stack.wait_for_run("churn_rollback", run_id, timeout=300)
+    assert run["state"] == "success"
+    assert registry.champion("churn") == previous and registry.alias("churn", "previous_champion") == before
+    last = registry.history("churn")[-1]
+    assert last["kind"] == "rollback" and last["reason"] == "scores drifted after the release"
+    assert last["run_id"] == run_id and last["by"] not in ("", "unknown", None), last

@@ -259,10 +259,11 @@ class Stack:
                 time.sleep(2)
         raise TimeoutError(f"DAG {dag_id} not parsed after {timeout:.0f} s; see {self.home / 'logs'}")
 
-    def trigger(self, dag_id: str, logical_date: str | None = None) -> str:
+    def trigger(self, dag_id: str, logical_date: str | None = None, conf: dict[str, Any] | None = None) -> str:
         self.airflow("dags", "unpause", dag_id)
         when = ["--logical-date", logical_date] if logical_date else []
-        out = self.airflow("dags", "trigger", dag_id, *when, "--output", "json").stdout
+        with_conf = ["--conf", json.dumps(conf)] if conf else []
+        out = self.airflow("dags", "trigger", dag_id, *when, *with_conf, "--output", "json").stdout
         # the CLI logs to stdout too: the result is the line that is a JSON list
         line = next(ln for ln in reversed(out.splitlines()) if ln.startswith("[{"))
         return str(json.loads(line)[0]["dag_run_id"])
