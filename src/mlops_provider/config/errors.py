@@ -31,19 +31,20 @@ def model_at(loc: Loc) -> type[BaseModel] | None:
         info = next((f for n, f in fields.items() if n == part or f.alias == part), None)
         if info is None:
             return None
-        model = _unwrap_model(info.annotation)
+        model = unwrap_model(info.annotation)
         if model is None:
             return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _unwrap_model(annotation: Any) -> Any:
+def unwrap_model(annotation: Any) -> Any:
+    """The pydantic model inside a field's annotation (``X``, ``X | None``, ``list[X]``), or None."""
     import typing
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):
-        found = _unwrap_model(arg)
+        found = unwrap_model(arg)
         if found is not None:
             return found
     return None

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from mlops_provider.config.errors import unwrap_model
 from mlops_provider.config.gx_catalog import GX_EXPECTATIONS
 from mlops_provider.config.rules import RULES
 from mlops_provider.config.schema import (
@@ -131,16 +132,8 @@ def _cell(text: str) -> str:
 
 
 def _nested_model(info: FieldInfo) -> type[BaseModel] | None:
-    def find(annotation: Any) -> type[BaseModel] | None:
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return annotation
-        for arg in typing.get_args(annotation):
-            found = find(arg)
-            if found is not None:
-                return found
-        return None
-
-    return find(info.annotation)
+    model: type[BaseModel] | None = unwrap_model(info.annotation)
+    return model
 
 
 def _is_list(info: FieldInfo) -> bool:
