@@ -102,3 +102,19 @@ def test_unknown_command_exits_with_usage(capsys):
         main(["frobnicate"])
     assert info.value.code == 2
     assert "usage: mlops" in capsys.readouterr().err
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    """`mlops schema | head -1`: the reader has gone before the output is written; no traceback, exit 0."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.close(r); os.dup2(w, 1)  # stdout: a pipe whose reader has already gone\n"
+        "from mlops_provider.cli import main\n"
+        "sys.exit(main(['schema']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 0
