@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from mlops_provider.lineage.tagging import (
     REQUIRED_TAGS,
+    code_identity,
     environment,
     file_sha256,
     from_tags,
@@ -27,6 +28,7 @@ from mlops_provider.lineage.tagging import (
 
 __all__ = [
     "REQUIRED_TAGS",
+    "code_identity",
     "environment",
     "file_sha256",
     "from_tags",

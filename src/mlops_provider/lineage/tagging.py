@@ -113,6 +113,21 @@ def file_sha256(path: Path | None) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def code_identity(config: Any) -> dict[str, str]:
+    """What a model is trained with besides its data, as lineage records it: the resolved config's hash, this
+    package's version, the dags folder's git commit and the dependency lock's hash. Two trainings with equal
+    identities and equal snapshots make the same model."""
+    from mlops_provider import settings
+    from mlops_provider.config import config_sha256
+
+    return {
+        "config_sha256": config_sha256(config),
+        "package_version": package_version(),
+        "git_commit": git_commit(settings.dags_folder()),
+        "lock_sha256": file_sha256(settings.lock_file()),
+    }
+
+
 def tags(record: dict[str, Any]) -> dict[str, str]:
     """Flatten a lineage record into MLflow tag strings."""
     out = {}

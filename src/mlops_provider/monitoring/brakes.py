@@ -46,6 +46,26 @@ class Decision:
         return out
 
 
+def new_episode(now: datetime) -> dict[str, Any]:
+    """The state of a drift episode that starts at ``now``: no retrain requested yet, breaker closed."""
+    return {"started": now.isoformat(timespec="seconds"), "requests": [], "unresolved": 0, "breaker_open": False}
+
+
+def with_no_new_data(
+    episode: dict[str, Any] | None, champion: str, data_sha256: str, now: datetime, run_id: str | None
+) -> dict[str, Any]:
+    """``episode`` (a new one when None) recording that a retrain found champion ``champion``'s own snapshot:
+    :func:`decide` then holds retrains back (brake ``no_new_data``) until the champion changes."""
+    state = dict(episode or new_episode(now))
+    state["no_new_data"] = {
+        "champion": champion,
+        "data_sha256": data_sha256,
+        "at": now.isoformat(timespec="seconds"),
+        "airflow_run_id": run_id,
+    }
+    return state
+
+
 def decide(
     config: DriftConfig,
     drifted: bool,
@@ -77,10 +97,7 @@ def decide(
                 None,
             )
         return Decision(emit=False, brake=None, reason="no dataset drift"), None
-    state: dict[str, Any] = dict(
-        episode
-        or {"started": now.isoformat(timespec="seconds"), "requests": [], "unresolved": 0, "breaker_open": False}
-    )
+    state: dict[str, Any] = dict(episode or new_episode(now))
     if state.get("breaker_open"):
         return (
             Decision(

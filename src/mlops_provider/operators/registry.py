@@ -45,8 +45,7 @@ class RegisterModelOperator(MlopsBaseOperator):
         self.gates = gates
 
     def lineage_record(self, context: Context) -> dict[str, Any]:
-        from mlops_provider import lineage, settings
-        from mlops_provider.config import config_sha256
+        from mlops_provider import lineage
 
         cfg = self.pipeline
         tr = dict(self.training)
@@ -58,11 +57,8 @@ class RegisterModelOperator(MlopsBaseOperator):
             "data_snapshot": tr["snapshot_uri"],
             "data_source": run_tags.get("mlops.data_source", cfg.data.source),
             "data_window": run_tags.get("mlops.data_window", "none"),
-            "config_sha256": config_sha256(cfg),
+            **lineage.code_identity(cfg),
             "config": cfg.model_dump(mode="json", by_alias=True),
-            "package_version": lineage.package_version(),
-            "git_commit": lineage.git_commit(settings.dags_folder()),
-            "lock_sha256": lineage.file_sha256(settings.lock_file()),
             "env": lineage.environment(),
             "seed": str(cfg.training.seed),
             "airflow_dag_id": context["dag"].dag_id,

@@ -66,8 +66,8 @@ class TrainModelOperator(MlopsBaseOperator):
         """Skip a drift-triggered retrain that can only reproduce the champion (see the class docstring)."""
         from datetime import UTC, datetime
 
-        from mlops_provider import lineage, settings
-        from mlops_provider.config import config_sha256
+        from mlops_provider import lineage
+        from mlops_provider.monitoring.brakes import with_no_new_data
 
         cfg = self.pipeline
         events = self.trigger_record(context).get("asset_events") or []
@@ -80,13 +80,7 @@ class TrainModelOperator(MlopsBaseOperator):
         client = self.mlflow_hook.get_conn()
         recorded = lineage.from_tags(dict(client.get_model_version(self.model_name, champion).tags or {}))
         sha = str(dict(self.dataset)["data_sha256"])
-        now = {
-            "data_sha256": sha,
-            "config_sha256": config_sha256(cfg),
-            "package_version": lineage.package_version(),
-            "git_commit": lineage.git_commit(settings.dags_folder()),
-            "lock_sha256": lineage.file_sha256(settings.lock_file()),
-        }
+        now = {"data_sha256": sha, **lineage.code_identity(cfg)}
         changed = [k for k, v in now.items() if str(recorded.get(k)) != v]
         if changed:
             self.log.info("Drift-triggered retrain: %s changed since champion v%s", ", ".join(changed), champion)
@@ -98,18 +92,9 @@ class TrainModelOperator(MlopsBaseOperator):
             f"{cfg.data.source}) again and found the same rows. A person must act: land newer labeled data, "
             "change the config (features, window), or accept the drift (docs/runbooks/drift.md)"
         )
-        episode = registry.drift_episode(self.model_name) or {
-            "started": datetime.now(UTC).isoformat(timespec="seconds"),
-            "requests": [],
-            "unresolved": 0,
-            "breaker_open": False,
-        }
-        episode["no_new_data"] = {
-            "champion": champion,
-            "data_sha256": sha,
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "airflow_run_id": context.get("run_id"),
-        }
+        episode = with_no_new_data(
+            registry.drift_episode(self.model_name), champion, sha, datetime.now(UTC), context.get("run_id")
+        )
         registry.set_drift_episode(self.model_name, episode)
         client.set_tag(run_id, RETRAIN_OUTCOME_TAG, "no_new_data")
         client.set_terminated(run_id, status="KILLED")
