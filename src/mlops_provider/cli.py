@@ -26,6 +26,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlops_provider.config import PipelineConfig
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -90,7 +94,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             summaries.append(
                 f"ok  {file}: model {cfg.model} ({cfg.task}), {len(cfg.data.features.all)} features, "
                 f"{len(cfg.expectations)} expectations, {n_gates} gates, estimator "
-                f"{cfg.training.estimator.class_}, training {cfg.schedule.training or 'on drift/manual only'}"
+                f"{cfg.training.estimator.class_}, training {cfg.schedule.training or 'on drift/manual only'}, "
+                f"deploy {_deploy_summary(cfg)}"
             )
             valid += 1
             summaries.extend(f"    not checked: {note}" for note in deep.skipped)
@@ -258,6 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--dags", metavar="PATH", help="dags checkout whose git commit is compared with the recorded one")
     rep.set_defaults(func=_cmd_reproduce)
     return parser
+
+
+def _deploy_summary(cfg: PipelineConfig) -> str:
+    deploy = cfg.deploy
+    how: str = deploy.strategy
+    if how == "canary":
+        how += f" {deploy.canary.fraction:.0%}"
+    return how + (" after sign-off" if deploy.approval.required else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -63,6 +63,22 @@ def render_audit(record: dict[str, Any]) -> str:
         )
     if not record.get("gates"):
         lines.append("  none recorded")
+    approval = record.get("approval")
+    if approval:
+        who = f" by {approval.get('by')}" if approval.get("by") else ""
+        lines.append(
+            f"Sign-off        {str(approval.get('decision')).replace('_', ' ')}{who} at {approval.get('at')} "
+            f"(DAG run {approval.get('run_id')})"
+        )
+    for trial in record.get("trials") or []:
+        lines.append(
+            f"Trial           {trial.get('strategy')} against v{trial.get('champion')}: {trial.get('outcome')} at "
+            f"{trial.get('at')}" + (f" (DAG run {trial['run_id']})" if trial.get("run_id") else "")
+        )
+        for g in trial.get("gates") or []:
+            lines.append(f"  {'pass' if g.get('passed') else 'FAIL':<5} {g.get('gate'):<28} {g.get('detail')}")
+        if trial.get("reason"):
+            lines.append(f"  {trial['reason']}")
     lines.append("Promotion history")
     for ev in record.get("promotions") or []:
         rollback = ev.get("kind") == "rollback"

@@ -9,7 +9,11 @@ from __future__ import annotations
 CHAMPION = "champion"  # the version that serves (scoring, drift reference)
 CHALLENGER = "challenger"  # the newest version that passed its gates and is not (yet) champion
 PREVIOUS_CHAMPION = "previous_champion"  # the champion before the current one (one-step rollback)
-ALIASES = (CHAMPION, CHALLENGER, PREVIOUS_CHAMPION)
+CANARY = "canary"  # a version on trial that serves a fraction of the scoring rows (deploy.strategy: canary)
+SHADOW = "shadow"  # a version on trial that scores every row beside the champion, never served (strategy: shadow)
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS_CHAMPION, CANARY, SHADOW)
+#: The alias of a trial, per deploy strategy.
+TRIAL_ALIASES = {"canary": CANARY, "shadow": SHADOW}
 
 # -- tags ---------------------------------------------------------------------------------------------
 TAG_PREFIX = "mlops."
@@ -18,6 +22,11 @@ PROMOTION_TAG = TAG_PREFIX + "promotion"
 #: On a registered model: an alias move that was decided but may not have finished (JSON); present only
 #: while a promotion is in flight or after one was interrupted. The next alias move completes it first.
 PROMOTION_INTENT_TAG = TAG_PREFIX + "promotion_intent"
+#: On a model version: the sign-off decision (JSON: decision approved/rejected/timed_out, by, at, run id).
+APPROVAL_TAG = TAG_PREFIX + "approval"
+#: On a model version: the outcome of its canary or shadow trial (JSON: strategy, outcome, gates with their
+#: numbers, the window, the champion it was compared with).
+TRIAL_TAG = TAG_PREFIX + "trial"
 #: On a model version: the gate results it was registered with (JSON list).
 GATES_TAG = TAG_PREFIX + "gates"
 #: On a model version: the champion version its champion gate compared against ("none": no champion).
@@ -43,6 +52,7 @@ VALIDATION_ARTIFACT = "data_validation.json"  # built-in checks and GX results o
 GATES_ARTIFACT = "gates.json"  # every gate result with its numbers
 UNAVAILABLE_METRICS_ARTIFACT = "metrics_unavailable.json"  # metrics that could not be computed, with why
 DRIFT_REPORT_ARTIFACT = "drift_report.html"  # the Evidently report of a drift check (monitoring run)
+TRIAL_ARTIFACT = "trial.json"  # the trial gates of a canary or shadow trial with their numbers (training run)
 
 # -- experiments --------------------------------------------------------------------------------------
 REPRODUCE_EXPERIMENT_SUFFIX = "-reproduce"

@@ -74,3 +74,21 @@ def race(uri: str, names: list[str], version: str, barrier: Any, results: Any) -
             results.put((name, version, promotion.as_dict(), None))
         except Exception as exc:
             results.put((name, version, None, f"{type(exc).__name__}: {exc}"))
+
+
+def trial_or_rollback(uri: str, names: list[str], role: str, barrier: Any, results: Any) -> None:
+    """For each model in ``names``: wait for the other racer, then either conclude the passed canary trial of v3
+    (``role`` "canary": promote it, compared with v2) or roll the champion back (``role`` "rollback")."""
+    registry = open_registry(uri)
+    for name in names:
+        barrier.wait(timeout=120)
+        try:
+            if role == "canary":
+                move = registry.promote_trial(
+                    name, "3", "canary", compared="2", run_id="canary-run", record={}, check=lambda current: "passed"
+                )
+            else:
+                move = registry.rollback(name, reason="race", by="oncall", run_id="rollback-run")
+            results.put((name, role, move.as_dict(), None))
+        except Exception as exc:
+            results.put((name, role, None, f"{type(exc).__name__}: {exc}"))

@@ -198,3 +198,48 @@ def test_rollback_without_previous_champion_or_with_a_version_never_gated_is_ref
         "pending": None,
         "history": [("promotion", None, "1")],
     }
+
+
+def test_a_canary_promotion_racing_a_rollback_ends_coherent_in_every_round(store: str) -> None:
+    """v2 champion (v1 before it), v3 on canary with a passed trial compared with v2: the canary's promotion and
+    a person's rollback start at the same moment, 20 times. Whichever moves first, the other sees its result."""
+    import multiprocessing
+
+    from mlops_provider.naming import CANARY
+
+    spawn = multiprocessing.get_context("spawn")
+    rounds = [f"canary_race_{i}" for i in range(20)]
+    for name in rounds:
+        registry = promoted_twice(store, name)
+        registry.client.create_model_version(name, source=f"/nowhere/{name}", run_id=None)
+        registry.client.set_model_version_tag(name, "3", GATES_TAG, "[]")
+        assert registry.start_trial(name, "3", "canary", run_id="canary-run")[0] == "2"
+    barrier, results = spawn.Barrier(2), spawn.Queue()
+    racers = [
+        spawn.Process(target=promotion_workers.trial_or_rollback, args=(store, rounds, role, barrier, results))
+        for role in ("canary", "rollback")
+    ]
+    for racer in racers:
+        racer.start()
+    outcomes = [results.get(timeout=300) for _ in range(2 * len(rounds))]
+    for racer in racers:
+        racer.join(timeout=60)
+
+    registry = promotion_workers.open_registry(store)
+    for name in rounds:
+        mine = {role: (move, error) for n, role, move, error in outcomes if n == name}
+        (canary, canary_error), (rollback, rollback_error) = mine["canary"], mine["rollback"]
+        assert rollback_error is None, rollback_error
+        history = [(h["kind"], h["from"], h["to"]) for h in registry.history(name)]
+        (trial,) = registry.trials(name, "3")
+        if canary_error is None:  # the canary moved first; the rollback then undid it
+            assert canary["champion"] == "3" and rollback["previous_champion"] == "3"
+            assert history[-2:] == [("promotion", "2", "3"), ("rollback", "3", "2")], history
+            assert trial["outcome"] == "promoted"
+        else:  # the rollback moved first; the canary's evidence (measured against v2) no longer held
+            assert "PromotionRefused" in canary_error and "changed during the trial (v2 → v1" in canary_error
+            assert history[-1] == ("rollback", "2", "1") and ("promotion", "2", "3") not in history, history
+            assert trial["outcome"] == "refused"
+        last = registry.history(name)[-1]
+        assert registry.champion(name) == last["to"] and registry.alias(name, "previous_champion") == last["from"]
+        assert registry.alias(name, CANARY) is None and registry.pending(name) is None, name

@@ -46,11 +46,12 @@ def test_validate_folder_with_a_bad_file(tmp_path, capsys):
     )
     assert main(["validate", str(tmp_path)]) == 1
     out, err = capsys.readouterr()
-    assert f"ok  {tmp_path / 'churn.yaml'}" in out
+    assert f"ok  {tmp_path / 'churn.yaml'}" in out and out.count("\n") == 2  # churn and churn_canary
+    assert f"ok  {tmp_path / 'churn_canary.yaml'}" in out and "deploy canary 20%" in out
     assert str(bad) not in out
     assert f"Invalid pipeline config {bad} (1 problem)" in err
     assert "field 'training.test_size': got 1.5; must be > 0.0 and < 1.0" in err
-    assert err.rstrip().endswith("1 invalid config file(s), 1 valid")
+    assert err.rstrip().endswith("1 invalid config file(s), 2 valid")
 
 
 def test_validate_bad_file_directly(capsys):

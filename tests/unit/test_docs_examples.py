@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import re
 import subprocess
@@ -108,3 +109,27 @@ def test_every_example_file_is_shown_in_the_docs(path: Path) -> None:
     docs = "".join(p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md"))
     for marker in markers:
         assert between_markers(path, marker) in docs, f"{path.name} [{marker}] is not in docs/*.md word for word"
+
+
+CANARY_EXAMPLE = REPO / "docs" / "examples" / "churn_canary.yaml"
+
+
+def test_the_deployment_page_shows_the_canary_example_word_for_word() -> None:
+    page = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    assert f"```yaml\n{CANARY_EXAMPLE.read_text(encoding='utf-8')}```" in page
+
+
+def test_the_canary_example_builds_sign_off_then_the_canary_trial() -> None:
+    from mlops_provider.config import load_config
+    from mlops_provider.factories.training import build_training_dag
+
+    config = load_config(CANARY_EXAMPLE)
+    dag = build_training_dag(config, source=str(CANARY_EXAMPLE))
+    chain = ["register", "approve", "start_canary", "observe_canary", "conclude_canary"]
+    for upstream, downstream in itertools.pairwise(chain):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
+    assert "promote" not in dag.task_dict
+    approve = dag.get_task("approve")
+    assert approve.response_timeout.total_seconds() == 24 * 3600 and approve.defaults == ["Reject"]
+    assert approve.assigned_users == [{"id": "alice", "name": "alice"}, {"id": "bob", "name": "bob"}]
+    assert dag.get_task("observe_canary").trial.operator.task_id == "start_canary"

@@ -25,6 +25,12 @@ def dags_folder(tmp_path: Path) -> Path:
     return folder
 
 
+#: The DAGs of the shipped configs (churn, and churn_canary which deploys by canary), sorted.
+SHIPPED_DAGS = [
+    f"{model}_{kind}" for model in ("churn", "churn_canary") for kind in ("drift", "rollback", "scoring", "training")
+]
+
+
 def _parse_in_fresh_interpreter(folder: Path, **env_vars: str) -> dict:
     probe = (
         "import json, sys\n"
@@ -47,7 +53,7 @@ def _parse_in_fresh_interpreter(folder: Path, **env_vars: str) -> dict:
 
 def test_parsing_the_dags_folder_imports_no_heavy_library(dags_folder: Path) -> None:
     result = _parse_in_fresh_interpreter(dags_folder)
-    assert result["dags"] == ["churn_drift", "churn_rollback", "churn_scoring", "churn_training"]
+    assert result["dags"] == sorted(SHIPPED_DAGS)
     assert result["errors"] == {}
     assert result["heavy"] == []
 
@@ -62,10 +68,7 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
 
     result = _parse_in_fresh_interpreter(dags_folder)
     assert result["dags"] == [
-        "churn_drift",
-        "churn_rollback",
-        "churn_scoring",
-        "churn_training",
+        *sorted(SHIPPED_DAGS),
         "fraud_drift",
         "fraud_rollback",
         "fraud_scoring",
@@ -74,7 +77,7 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
     assert list(map(lambda p: Path(p).name, result["errors"])) == ["mlops_config_errors.py"]
     (message,) = result["errors"].values()
     assert "broken.yaml" in message and "training.test_size" in message and "1.5" in message
-    assert "churn.yaml" not in message
+    assert "churn.yaml" not in message and "churn_canary.yaml" not in message
 
 
 def test_the_dag_loader_checks_data_paths_against_the_deployments_allowed_data_roots(
@@ -89,7 +92,7 @@ def test_the_dag_loader_checks_data_paths_against_the_deployments_allowed_data_r
     (dags_folder / "configs" / "leak.yaml").write_text(yaml.safe_dump(cfg))
 
     refused = _parse_in_fresh_interpreter(dags_folder, AIRFLOW__MLOPS__ALLOWED_DATA_ROOTS="")
-    assert refused["dags"] == ["churn_drift", "churn_rollback", "churn_scoring", "churn_training"]
+    assert refused["dags"] == sorted(SHIPPED_DAGS)
     (message,) = refused["errors"].values()
     assert f"field 'data.source': '{shared / 'fraud'}' is outside the data roots" in message
     assert "field 'description': '{{ conn.mlflow_default.password }}' contains the template" in message

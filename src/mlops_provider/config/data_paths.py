@@ -18,7 +18,12 @@ from mlops_provider.config.rules import rule
 from mlops_provider.config.schema_base import show
 
 #: Config fields that name data locations.
-DATA_PATH_FIELDS: tuple[str, ...] = ("data.source", "scoring.source", "scoring.output")
+DATA_PATH_FIELDS: tuple[str, ...] = (
+    "data.source",
+    "scoring.source",
+    "scoring.output",
+    "deploy.canary.gates.label_metric.labels_source",
+)
 _ROOTS_FIX = (
     "use a path relative to [mlops] data_root (e.g. 'churn/labeled'), or ask an Airflow admin to add the root "
     "to [mlops] allowed_data_roots"

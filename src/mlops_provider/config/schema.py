@@ -30,6 +30,13 @@ from mlops_provider.config.schema_base import (
     Severity,
 )
 from mlops_provider.config.schema_data import DataConfig, FeaturesConfig
+from mlops_provider.config.schema_deploy import (
+    ApprovalConfig,
+    DeployConfig,
+    PredictionShiftGate,
+    TrialConfig,
+    TrialGates,
+)
 from mlops_provider.config.schema_gates import ChampionGate, FairnessGate, GatesConfig, LatencyGate, MetricGate
 from mlops_provider.config.schema_ops import (
     AirflowConfig,
@@ -81,7 +88,9 @@ class PipelineConfig(Section):
     alerting: AlertingConfig = Field(default_factory=AlertingConfig, description="Where alerts go.")
     airflow: AirflowConfig = Field(default_factory=AirflowConfig, description="Airflow settings of the DAGs.")
     scoring: ScoringConfig = Field(default_factory=ScoringConfig, description="Batch scoring with the champion.")
-    deploy: _Reserved = Field(default_factory=_Reserved, description="Reserved for deployment settings.")
+    deploy: DeployConfig = Field(
+        default_factory=DeployConfig, description="How a version that passed its gates goes live, and sign-off."
+    )
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift checks and drift-triggered retraining.")
     cost: _Reserved = Field(default_factory=_Reserved, description="Reserved for cost report settings.")
 
@@ -153,10 +162,19 @@ class PipelineConfig(Section):
         return value
 
     @model_validator(mode="after")
-    @rule("training.primary_metric, gates.*.metric", "a metric of the config's `task` (see below).")
+    @rule(
+        "training.primary_metric, gates.*.metric, deploy.canary.gates.label_metric.metric",
+        "a metric of the config's `task` (see below).",
+    )
+    @rule("deploy.canary.gates.label_metric", "needs `data.entity_key` (labels are joined with the log on it).")
     @rule("training.stratify", "`true` is for classification only; a regression config must not set it to `true`.")
     @rule("data.positive_class", "classification only; at training it must be one of the target's labels.")
     @rule("drift.per_column", "its keys must be feature columns (listed under `data.features`).")
+    @rule(
+        "deploy.strategy",
+        "`canary` and `shadow` need `scoring.source` (the trial runs on the scoring DAG's traffic); `canary` also "
+        "needs `data.entity_key` (rows are routed by a stable hash of it).",
+    )
     def _metrics_match_task(self) -> PipelineConfig:
         valid = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
         names = ", ".join(valid)
@@ -166,6 +184,15 @@ class PipelineConfig(Section):
                 raise FieldProblem(where, f"{metric!r} is not a {self.task} metric; use one of {names}")
 
         check(self.training.primary_metric, "training.primary_metric")
+        label_gate = self.deploy.canary.gates.label_metric
+        if label_gate is not None:
+            check(label_gate.metric, "deploy.canary.gates.label_metric.metric")
+            if self.data.entity_key is None:
+                raise FieldProblem(
+                    "deploy.canary.gates.label_metric",
+                    "label_metric joins the labels with the prediction log on data.entity_key, which is not set; set "
+                    "data.entity_key, or remove label_metric",
+                )
         for i, gate in enumerate(self.gates.metrics):
             check(gate.metric, f"gates.metrics[{i}].metric")
         if self.gates.champion is not None:
@@ -190,6 +217,19 @@ class PipelineConfig(Section):
                     f"drift.per_column.{col}",
                     f"{col!r} is not a feature; per_column takes feature columns: {', '.join(features)}",
                 )
+        strategy = self.deploy.strategy
+        if strategy != "direct" and self.scoring.source is None:
+            raise FieldProblem(
+                "deploy.strategy",
+                f"strategy {strategy} tries the new version on the scoring DAG's batches, but scoring.source is not "
+                "set, so there is no scoring DAG; set scoring.source, or use strategy: direct",
+            )
+        if strategy == "canary" and self.data.entity_key is None:
+            raise FieldProblem(
+                "deploy.strategy",
+                "strategy canary routes each row by a stable hash of its entity key, but data.entity_key is not set; "
+                "set data.entity_key to the column that identifies a row (e.g. customer_id), or use strategy: shadow",
+            )
         return self
 
     # -- derived values used by factories and operators -----------------------------------------------
@@ -232,10 +272,12 @@ __all__ = [
     "TEMPLATED_FIELDS",
     "AirflowConfig",
     "AlertingConfig",
+    "ApprovalConfig",
     "ChampionGate",
     "Column",
     "ColumnDriftSettings",
     "DataConfig",
+    "DeployConfig",
     "DriftConfig",
     "DriftMethod",
     "EstimatorConfig",
@@ -249,10 +291,13 @@ __all__ = [
     "MetricGate",
     "NonNumericCheck",
     "PipelineConfig",
+    "PredictionShiftGate",
     "ScheduleConfig",
     "ScoringConfig",
     "Severity",
     "TrainingConfig",
+    "TrialConfig",
+    "TrialGates",
     "UnseenCategoriesCheck",
     "data_path_problem",
     "find_templates",

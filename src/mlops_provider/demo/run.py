@@ -267,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     _say("   starting scheduler, dag-processor, triggerer, api-server ...")
     stack.start()
     stack.wait_ready()
+    from mlops_provider.demo import canary
+
     dag_id = f"{MODEL}_training"
     stack.wait_for_dag(dag_id)
+    canary_first = None if args.training_only else canary.first_version(stack)  # runs beside churn's training
     run_id = stack.trigger(dag_id)
     _say(f"== Triggered {dag_id} (airflow dags trigger {dag_id}): run {run_id}")
     run = stack.wait_for_run(dag_id, run_id, on_progress=_progress_printer())
@@ -278,16 +281,23 @@ def main(argv: list[str] | None = None) -> int:
     _say()
     ok = run["state"] == "success"
     if ok and not args.training_only:
-        loop_lines, ok = drift_loop(stack)
+        from mlops_provider.demo import data
+
+        data.write_current(stack.home / "data", start=CLEAN_DAYS[0], days=3, drift_from=DRIFT_DAY)
+        canary_lines, ok = canary.canary_round(stack, canary_first, CLEAN_DAYS)
+        _say()
+        loop_lines, loop_ok = drift_loop(stack)
+        ok = ok and loop_ok
         _say()
         _say("== Summary of the loop")
-        for line in loop_lines:
+        for line in [*loop_lines, *canary_lines]:
             _say(line)
         _say()
-    for dag in DAGS:
+    paused = (*DAGS, *canary.DAGS)
+    for dag in paused:
         stack.pause(dag)
     _say(
-        f"Paused {', '.join(DAGS)}: the example data does not grow with the calendar, so their schedules "
+        f"Paused {', '.join(paused)}: the example data does not grow with the calendar, so their schedules "
         "(training 02:00, scoring 06:00, drift 07:00 UTC) would find no new data. Unpause one with "
         "`airflow dags unpause <dag>` once it has real data."
     )

@@ -63,6 +63,14 @@ class Storage:
         tmp.write_bytes(data)
         tmp.replace(path)  # atomic: a reader never sees half a file
 
+    def delete(self, uri: str) -> None:
+        """Remove one file; a file that is not there is fine."""
+        if is_s3(uri):
+            bucket, key = self.s3.parse_s3_url(uri)
+            self.s3.delete_objects(bucket=bucket, keys=[key])
+            return
+        _local(uri).unlink(missing_ok=True)
+
     def is_dir(self, uri: str) -> bool:
         if is_s3(uri):
             return uri.endswith("/") or not self.exists(uri)

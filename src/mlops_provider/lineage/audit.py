@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.lineage.tagging import record as lineage_record
-from mlops_provider.naming import VALIDATION_ARTIFACT
+from mlops_provider.naming import APPROVAL_TAG, TRIAL_TAG, VALIDATION_ARTIFACT
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -131,5 +131,18 @@ def audit_record(client: MlflowClient, name: str, version: str | int) -> dict[st
         },
         "metrics": rec.get("metrics") or {},
         "gates": rec.get("gates") or [],
+        "approval": _json_tag(mv, APPROVAL_TAG),
+        "trials": _json_tag(mv, TRIAL_TAG) or [],
         "promotions": promotions_of(client, name, str(mv.version)),
     }
+
+
+def _json_tag(mv: Any, key: str) -> Any:
+    """A JSON tag of the version (sign-off decision, trial records), None when absent or unreadable."""
+    text = (getattr(mv, "tags", None) or {}).get(key)
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

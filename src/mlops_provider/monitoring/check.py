@@ -103,7 +103,8 @@ class PredictionDrift:
 def prediction_drift(
     config: PipelineConfig, holdout: pd.DataFrame, log: pd.DataFrame, numeric: list[str], categorical: list[str]
 ) -> PredictionDrift:
-    """Drift of the logged predictions against the champion's scores on its holdout.
+    """Drift of the logged predictions against the champion's scores on its holdout. Only the champion's rows
+    count: rows a canary served during a trial are the canary's predictions, judged by its trial gates.
 
     Binary -> the positive-class score; multiclass -> the predicted class (categorical) and each class
     probability; regression -> the predicted value (see ``modeling.drift_columns``).
@@ -116,6 +117,11 @@ def prediction_drift(
         for k, v in (("method", config.drift.prediction_method), ("threshold", config.drift.prediction_threshold))
         if v is not None
     }
+    from mlops_provider.predictions import ROUTE_COLUMN
+    from mlops_provider.trials import ROUTE_CHAMPION
+
+    if ROUTE_COLUMN in log.columns:
+        log = log[log[ROUTE_COLUMN] == ROUTE_CHAMPION]
     current = log[columns].copy()
     for c in numeric:
         current[c] = current[c].astype("float64")

@@ -39,7 +39,7 @@ def current_window(
 
     from mlops_provider.datasets import resolve_source
     from mlops_provider.paths import DataRoots
-    from mlops_provider.predictions import prediction_log_uris
+    from mlops_provider.predictions import prediction_log_uris, served_rows
 
     roots = DataRoots.from_settings()  # every file read must really lie inside the data roots (not retried)
     root = resolve_source(prediction_log, roots, "scoring.output")
@@ -48,7 +48,8 @@ def current_window(
         for candidate in prediction_log_uris(prediction_log, day):  # scoring_date=, then legacy date=
             uri = resolve_source(candidate, roots, "scoring.output")
             if storage.exists(uri):
-                frames.append(pd.read_parquet(io.BytesIO(storage.read_bytes(uri))))
+                # what was served: a shadow version's rows are not what the model's users got
+                frames.append(served_rows(pd.read_parquet(io.BytesIO(storage.read_bytes(uri)))))
                 days.append(day)
                 break
     if not frames:

@@ -84,6 +84,10 @@ def retry_outcome(context: Any) -> tuple[bool, str]:
     return False, f" ({of_n})" if of_n else ""
 
 
+#: Tasks of the training DAG after ``register`` (sign-off, trial, promotion).
+DEPLOY_TASKS = ("approve", "start_", "observe_", "conclude_", "promote")
+
+
 def failure_text(context: Any, model: str) -> str:
     """The alert for a failed task: what failed, the exception's first lines, whether Airflow retries it, what next."""
     ti = context.get("ti") or context.get("task_instance")
@@ -105,6 +109,13 @@ def failure_text(context: Any, model: str) -> str:
             "scoring": "no predictions were written for this run; the champion keeps serving.",
             "drift": "no drift verdict and no drift event for this run; no retrain was requested.",
         }.get(kind, "nothing downstream of it ran.")
+        if kind == "training" and str(task_id).startswith(("observe_", "conclude_")):
+            stopped = (
+                "the run's end_ task takes the version off its trial if it is still on one (it then stops serving "
+                "from the next scoring run); the champion is unchanged."
+            )
+        elif kind == "training" and str(task_id).startswith(DEPLOY_TASKS):
+            stopped = "the version stays registered but does not serve; the champion is unchanged."
         head, nxt = ":red_circle:", f"the run stops here; {stopped}"
     return (
         f"{head} {model}: task `{task_id}` of `{dag_id}` failed in run `{run_id}`{outcome}.\n"

@@ -17,11 +17,17 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_provider.operators.base import MlopsBaseOperator
 from mlops_provider.predictions import (
+    ERROR_COLUMN,
     ISSUES_COLUMN,
     RESERVED_COLUMNS,
+    ROUTE_COLUMN,
+    SERVED_COLUMN,
     input_checks_uri,
     prediction_log_uri,
+    serving_uri,
+    shadow_log_uri,
 )
+from mlops_provider.trials import ROUTE_CANARY, ROUTE_CHAMPION, ROUTE_SHADOW, to_canary
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -233,39 +239,94 @@ class ScoreBatchOperator(MlopsBaseOperator):
         checks = self._check_inputs(df, X, masks, unchecked, known, source, ds, version)
 
         started = time.perf_counter()
-        p = predict(model, X, cfg.task)
+        served = pd.DataFrame(prediction_columns(predict(model, X, cfg.task), cfg.task), index=X.index)
         elapsed_ms = (time.perf_counter() - started) * 1000
         key = cfg.data.entity_key
-        columns = prediction_columns(p, cfg.task)
-        log = pd.DataFrame(
+        keys = df[key].astype(str).to_numpy() if key else df.index.astype(str).to_numpy()
+        rows = max(len(df), 1)
+        meta = pd.DataFrame(
             {
-                "entity_key": df[key].astype(str).to_numpy() if key else df.index.astype(str).to_numpy(),
-                "prediction": columns.pop("prediction"),
-                "score": columns.pop("score"),
                 "model_version": int(version),
-                "latency_ms": elapsed_ms / max(len(df), 1),
-                "scored_at": datetime.now(UTC),
-            }
+                "latency_ms": elapsed_ms / rows,
+                ROUTE_COLUMN: ROUTE_CHAMPION,
+                SERVED_COLUMN: True,
+                ERROR_COLUMN: "",
+            },
+            index=X.index,
         )
-        for name, values in columns.items():  # probability, proba.<class> (classifiers with predict_proba)
-            log[name] = values
-        if time_column and time_column in df.columns:
-            log[time_column] = df[time_column].to_numpy()
-        for col in cfg.data.features.categorical:  # the inputs as served: what drift checks compare
-            log[f"feature.{col}"] = df[col].to_numpy()
-        for col in cfg.data.features.numeric:  # as the model got them: numbers (one type on every date)
-            log[f"feature.{col}"] = X[col].to_numpy()
-        issues = [m.to_numpy(dtype="int16") for check in masks.values() for m in check.values()]
-        log[ISSUES_COLUMN] = sum(issues) if issues else 0
-        log[ISSUES_COLUMN] = log[ISSUES_COLUMN].astype("int16")
+        trial = self._trial(version)
+        serving: dict[str, Any] = {"champion": {"version": int(version), "rows": len(df), "ms": elapsed_ms}}
+        shadow = None
+        if trial is not None:
+            strategy, trial_version, trial_model = trial
+            if strategy == "canary":
+                mask = to_canary(self.model_name, keys, cfg.deploy.canary.fraction)
+                routed = X.index[mask]
+            else:
+                routed = X.index
+            frame, errors, trial_ms = self._score_trial(trial_model, X.loc[routed], cfg.task)
+            failed = sum(1 for e in errors if e)
+            serving["trial"] = {
+                "strategy": strategy,
+                "version": int(trial_version),
+                "rows": len(routed),
+                "errors": failed,
+                "ms": trial_ms,
+            }
+            self.log.info(
+                "%s trial: v%s scored %s of %s rows in %.0f ms (%s failed)",
+                strategy,
+                trial_version,
+                f"{len(routed) - failed:,}",
+                f"{len(df):,}",
+                trial_ms,
+                f"{failed:,}",
+            )
+            if strategy == "canary":  # the canary serves the rows it scored; the champion serves the rest
+                ok = routed[[not e for e in errors]]
+                for name in frame.columns:
+                    if name not in served.columns:
+                        served[name] = float("nan")
+                    served.loc[ok, name] = frame.loc[ok, name]
+                for name in served.columns.difference(frame.columns):  # what the canary does not produce
+                    served.loc[ok, name] = float("nan")
+                meta.loc[routed, ROUTE_COLUMN] = ROUTE_CANARY
+                meta.loc[routed, ERROR_COLUMN] = errors
+                meta.loc[ok, "model_version"] = int(trial_version)
+                meta.loc[ok, "latency_ms"] = trial_ms / max(len(ok), 1)
+            else:  # shadow: logged beside the served rows, never served
+                shadow = (frame, errors, trial_version, trial_ms)
+
+        log = self._log_frame(df, X, keys, served, meta, masks)
         checks["rows_with_issues"] = int((log[ISSUES_COLUMN] > 0).sum())
+        shadow_log = None
+        if shadow is not None:
+            frame, errors, trial_version, trial_ms = shadow
+            shadow_meta = meta.assign(
+                model_version=int(trial_version),
+                latency_ms=trial_ms / max(sum(1 for e in errors if not e), 1),
+                **{ROUTE_COLUMN: ROUTE_SHADOW, SERVED_COLUMN: False, ERROR_COLUMN: errors},
+            )
+            shadow_log = self._log_frame(df, X, keys, frame, shadow_meta, masks)
 
         uri = resolve_source(prediction_log_uri(self.prediction_log, ds), roots, "scoring.output")
         checks_uri = resolve_source(input_checks_uri(self.prediction_log, ds), roots, "scoring.output")
         summary = {"date": ds, "source": source, "model_version": int(version), **checks}
-        # The summary first, the log last: readers look for the log, so they never see a log without its summary.
+        scored_at = datetime.now(UTC).isoformat()
+        serving = {"date": ds, "scored_at": scored_at, **serving}
+        # The input-check summary first, then the log: readers look for the log, so they never see a log without
+        # its summary. The serving summary last: a trial's window counts a date once it is there, log included.
         self.storage.write_bytes(checks_uri, json.dumps(summary, indent=2, sort_keys=True).encode())
+        shadow_uri = resolve_source(shadow_log_uri(self.prediction_log, ds), roots, "scoring.output")
+        if shadow_log is not None:
+            self.storage.write_bytes(shadow_uri, to_parquet_bytes(shadow_log))
+        elif self.storage.exists(shadow_uri):  # the date scored again without a shadow: no stale shadow rows
+            self.storage.delete(shadow_uri)
         self.storage.write_bytes(uri, to_parquet_bytes(log))
+        self.storage.write_bytes(
+            resolve_source(serving_uri(self.prediction_log, ds), roots, "scoring.output"),
+            json.dumps(serving, indent=2, sort_keys=True).encode(),
+        )
         result: dict[str, Any] = {
             "rows": len(log),
             "model_version": version,
@@ -274,6 +335,7 @@ class ScoreBatchOperator(MlopsBaseOperator):
             "source": source,
             "input_checks": checks,
             "input_checks_uri": checks_uri,
+            "trial": serving.get("trial"),
         }
         self.log.info(
             "Scored %s rows of %s with %s v%s in %.0f ms; prediction log %s",
@@ -287,6 +349,77 @@ class ScoreBatchOperator(MlopsBaseOperator):
         for outlet in self.outlets or []:
             context["outlet_events"][outlet].extra = result
         return result
+
+    def _trial(self, champion: str) -> tuple[str, str, Any] | None:
+        """(strategy, version, loaded model or the load error) of the version on trial beside ``champion``, if
+        the config's strategy has one. A trial version that cannot be loaded still takes its rows: each is
+        logged with the load error and served by the champion, so the trial fails its error gate."""
+        import mlflow
+
+        strategy = self.pipeline.deploy.strategy
+        if strategy == "direct":
+            return None
+        trial_version = self.mlflow_hook.registry.trial(self.model_name, strategy)
+        if trial_version is None or trial_version == champion:
+            return None
+        try:
+            model: Any = mlflow.sklearn.load_model(f"models:/{self.model_name}/{trial_version}")
+        except Exception as exc:  # the trial's error gate reports it; serving goes on with the champion
+            self.log.warning("Cannot load %s v%s on %s trial: %s", self.model_name, trial_version, strategy, exc)
+            model = exc
+        return strategy, trial_version, model
+
+    @staticmethod
+    def _score_trial(model: Any, X: pd.DataFrame, task: str) -> tuple[pd.DataFrame, list[str], float]:
+        from mlops_provider.trials import guarded_predict
+
+        if isinstance(model, Exception):
+            error = f"cannot load the model: {type(model).__name__}: {model}"[:200]
+            return X.iloc[:, :0].copy(), [error] * len(X), 0.0
+        return guarded_predict(model, X, task)
+
+    def _log_frame(
+        self,
+        df: pd.DataFrame,
+        X: pd.DataFrame,
+        keys: Any,
+        predictions: pd.DataFrame,
+        meta: pd.DataFrame,
+        masks: dict[str, dict[str, pd.Series]],
+    ) -> pd.DataFrame:
+        """One prediction log frame: keys, predictions, who produced them, the features as served."""
+        import pandas as pd
+
+        cfg = self.pipeline
+        predictions = predictions.reindex(
+            columns=["prediction", "score", *predictions.columns.drop(["prediction", "score"], errors="ignore")]
+        )
+        log = pd.DataFrame(
+            {
+                "entity_key": keys,
+                "prediction": predictions["prediction"].to_numpy(),
+                "score": predictions["score"].to_numpy(dtype="float64"),
+                "model_version": meta["model_version"].to_numpy(dtype="int64"),
+                "latency_ms": meta["latency_ms"].to_numpy(dtype="float64"),
+                "scored_at": datetime.now(UTC),
+                ROUTE_COLUMN: meta[ROUTE_COLUMN].to_numpy(dtype=object),
+                SERVED_COLUMN: meta[SERVED_COLUMN].to_numpy(dtype=bool),
+                ERROR_COLUMN: meta[ERROR_COLUMN].to_numpy(dtype=object),
+            }
+        )
+        for name in predictions.columns.drop(["prediction", "score"]):  # probability, proba.<class>
+            log[name] = predictions[name].to_numpy()
+        time_column = cfg.data.time_column
+        if time_column and time_column in df.columns:
+            log[time_column] = df[time_column].to_numpy()
+        for col in cfg.data.features.categorical:  # the inputs as served: what drift checks compare
+            log[f"feature.{col}"] = df[col].to_numpy()
+        for col in cfg.data.features.numeric:  # as the model got them: numbers (one type on every date)
+            log[f"feature.{col}"] = X[col].to_numpy()
+        issues = [m.to_numpy(dtype="int16") for check in masks.values() for m in check.values()]
+        log[ISSUES_COLUMN] = sum(issues) if issues else 0
+        log[ISSUES_COLUMN] = log[ISSUES_COLUMN].astype("int16")
+        return log
 
     def _check_inputs(
         self,
