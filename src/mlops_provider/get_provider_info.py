@@ -58,7 +58,7 @@ def get_provider_info() -> dict[str, Any]:
                         "lightgbm,xgboost",
                     ),
                     "outbox_path": _option(
-                        "File alerts are appended to when the Slack connection does not exist. "
+                        "File alerts are appended to when the Slack connection does not exist or Slack delivery fails. "
                         "Empty: $AIRFLOW_HOME/mlops_outbox.jsonl.",
                         "/var/log/airflow/mlops_outbox.jsonl",
                     ),

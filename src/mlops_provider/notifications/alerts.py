@@ -1,7 +1,10 @@
 """Operational alerts from task callbacks: Slack when a webhook connection exists, an outbox otherwise.
 
 Without a Slack connection nothing is lost: the alert goes to the task log and is appended as one JSON
-line to the outbox file (``[mlops] outbox_path``, default ``$AIRFLOW_HOME/mlops_outbox.jsonl``).
+line to the outbox file (``[mlops] outbox_path``, default ``$AIRFLOW_HOME/mlops_outbox.jsonl``). Nor when
+Slack fails: a few bounded attempts (:attr:`AlertNotifier.slack_attempts` of at most
+:attr:`AlertNotifier.slack_timeout` seconds each), then one warning in the task log and the same outbox line
+with the reason in ``slack_error``. A callback never fails because of Slack.
 
 Every alert text is masked before it goes anywhere (:func:`mask_text`): secrets Airflow's secrets masker
 knows of (connection passwords and sensitive extras, registered when a task fetches a connection) become
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -124,15 +128,73 @@ def failure_text(context: Any, model: str) -> str:
     )
 
 
+def _webhook_secrets(password: str | None, url: str | None) -> list[str]:
+    """What of a webhook connection must not be written anywhere: token, URL, the URL's path and last part.
+
+    Longest first, so that replacing them one after the other leaves no piece of a longer one behind.
+    """
+    from urllib.parse import urlsplit
+
+    found: set[str] = set()
+    for value in (password, url):
+        value = (value or "").strip()
+        if not value:
+            continue
+        found.add(value)
+        path = urlsplit(value).path if "://" in value else value
+        found.add(path.strip("/"))
+        last = path.rstrip("/").rsplit("/", 1)[-1]
+        if len(last) >= 6:  # the secret part of a Slack token; shorter ones are words like "hook"
+            found.add(last)
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every one of ``secrets`` and everything :func:`mask_text` masks as ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return mask_text(text)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    first = (text.strip().splitlines() or [""])[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def _slack_sdk_logger() -> Any:
+    """The logger the Slack SDK's webhook client writes to, silenced.
+
+    The client writes the full webhook URL into its debug and retry lines and raw exception texts into its
+    error lines; :meth:`AlertNotifier.deliver` logs each failed attempt itself, masked.
+    """
+    import logging
+
+    logger = logging.getLogger("mlops_provider.notifications.slack_sdk")
+    logger.setLevel(logging.CRITICAL)
+    return logger
+
+
 class AlertNotifier(BaseNotifier):
     """Send an operational alert about a model's pipeline.
 
     :param model: model name, for the message.
     :param slack_conn_id: Slack incoming-webhook connection; when it does not exist, log + outbox.
     :param text: message (templated); default a failure summary built from the callback context.
+
+    When the connection exists but Slack fails (an error, a timeout, a non-2xx answer) on every attempt, the
+    alert goes to the outbox as well, with the reason (masked) in ``slack_error``.
     """
 
     template_fields: Sequence[str] = ("text",)
+
+    #: Seconds one Slack attempt may wait for the receiver (connect, then answer).
+    slack_timeout: int = 10
+    #: Slack attempts in all before the alert goes to the outbox.
+    slack_attempts: int = 3
+    #: Seconds between the first and second attempt, doubled after each further one.
+    slack_backoff: float = 1.0
+    #: No further attempt starts when it could end later than this many seconds after the first one began.
+    slack_budget: float = 40.0
 
     def __init__(self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None) -> None:
         super().__init__()
@@ -140,39 +202,104 @@ class AlertNotifier(BaseNotifier):
         self.slack_conn_id = slack_conn_id
         self.text = text
 
-    def _slack_available(self) -> bool:
+    def _slack_connection(self) -> Any | None:
         if not self.slack_conn_id:
-            return False
+            return None
         from airflow.sdk import BaseHook
 
         try:
-            BaseHook.get_connection(self.slack_conn_id)
+            return BaseHook.get_connection(self.slack_conn_id)
         except Exception:
-            return False
-        return True
+            return None
 
-    def deliver(self, text: str) -> str:
-        """Send ``text``, masked (:func:`mask_text`); returns where it went (``slack:<conn>`` or ``outbox:<path>``)."""
-        text = mask_text(text)
-        self.log.warning("MLOps alert for %s:\n%s", self.model, text)
-        if self._slack_available():
-            from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+    def _send_to_slack(self, text: str, password: str | None) -> tuple[int, str] | None:
+        """Post ``text`` through the Slack provider's webhook hook: None when it arrived, else (attempts, reason).
 
-            SlackWebhookHook(slack_webhook_conn_id=str(self.slack_conn_id)).send(text=text)
-            return f"slack:{self.slack_conn_id}"
+        The reason is the last attempt's error, one line, masked: neither the webhook URL nor its token.
+
+        The hook's own client does not retry (``retry_handlers=[]``): the attempts, their timeout and the
+        pauses between them are counted here, so their total stays bounded even when the receiver hangs.
+        """
+        secrets = _webhook_secrets(password, None)
+        started = time.monotonic()
+        pause = self.slack_backoff
+        attempts = max(1, self.slack_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+                hook = SlackWebhookHook(
+                    slack_webhook_conn_id=str(self.slack_conn_id),
+                    timeout=self.slack_timeout,
+                    retry_handlers=[],
+                    logger=_slack_sdk_logger(),
+                )
+                secrets = _webhook_secrets(password, hook.get_conn().url)  # builds the client: URL from the connection
+                response = hook.send(text=text)
+                status = getattr(response, "status_code", 200)
+                if isinstance(status, int) and 200 <= status < 300:
+                    return None
+                reason = _short(_scrub(f"HTTP {status}: {getattr(response, 'body', '')}", secrets))
+            except Exception as err:
+                reason = _short(_scrub(f"{type(err).__name__}: {err}", secrets))
+            elapsed = time.monotonic() - started
+            if attempt == attempts or elapsed + pause + self.slack_timeout > self.slack_budget:
+                return attempt, reason
+            self.log.info(
+                "Slack attempt %d of %d through connection %r failed (%s); trying again in %.0f s",
+                attempt,
+                attempts,
+                self.slack_conn_id,
+                reason,
+                pause,
+            )
+            time.sleep(pause)
+            pause *= 2
+        return attempts, "no attempt made"  # pragma: no cover - the loop returns
+
+    def _to_outbox(self, text: str, slack_error: str | None = None) -> str:
         from mlops_provider import settings
 
         path = settings.outbox_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {
+        record: dict[str, Any] = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": self.model,
             "slack_conn_id": self.slack_conn_id,
             "text": text,
         }
+        if slack_error is not None:
+            record["slack_error"] = slack_error
         with path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         return f"outbox:{path}"
+
+    def deliver(self, text: str) -> str:
+        """Send ``text``, masked (:func:`mask_text`); returns where it went (``slack:<conn>`` or ``outbox:<path>``).
+
+        Slack when the connection exists and one of the attempts gets through; the outbox when there is no
+        connection or every attempt failed (then with ``slack_error``). Slack's failures never raise.
+        """
+        text = mask_text(text)
+        self.log.warning("MLOps alert for %s:\n%s", self.model, text)
+        conn = self._slack_connection()
+        if conn is None:
+            return self._to_outbox(text)
+        failed = self._send_to_slack(text, getattr(conn, "password", None))
+        if failed is None:
+            return f"slack:{self.slack_conn_id}"
+        attempts, slack_error = failed
+        where = self._to_outbox(text, slack_error=slack_error)
+        self.log.warning(
+            "Slack delivery of the %s alert through connection %r failed after %d attempt(s): %s. "
+            "The alert is in the outbox %s instead.",
+            self.model,
+            self.slack_conn_id,
+            attempts,
+            slack_error,
+            where.removeprefix("outbox:"),
+        )
+        return where
 
     def notify(self, context: Any) -> None:
         self.deliver(self.text or failure_text(context, self.model))
