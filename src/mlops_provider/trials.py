@@ -306,6 +306,18 @@ def summary_line(strategy: str, version: str, gates: Sequence[TrialGate]) -> str
 # -- scoring a trial ------------------------------------------------------------------------------------------
 
 
+def warm_up(model: Any, X: pd.DataFrame, task: str) -> None:
+    """One untimed prediction of a single row, so the timed batch measures the model, not a freshly loaded
+    model's first call (thread pools, lazy set-up: about 0.2 s, which would dominate a small batch's figure).
+    Errors are left to the real call."""
+    from mlops_provider.modeling import predict
+
+    try:
+        predict(model, X.iloc[:1], task)
+    except Exception:
+        pass
+
+
 #: Rows tried one at a time to find those a trial version cannot score; after this many, or once this many
 #: have failed in a row from the start, the rest of the batch counts as failed with the last error.
 MAX_ROW_BY_ROW = 5_000
@@ -334,6 +346,7 @@ def guarded_predict(model: Any, X: pd.DataFrame, task: str) -> tuple[pd.DataFram
     def text(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {exc}"[:200]
 
+    warm_up(model, X, task)
     try:
         frame, elapsed = score(X)
         return frame, [""] * len(X), elapsed
