@@ -283,8 +283,8 @@ class Stack:
             "reprocess_behavior": "completed",
             "max_active_runs": 4,
         }
-        backfill = self.api("backfills", method="POST", body=body)
         deadline = time.monotonic() + timeout
+        backfill = self._create_backfill(body, deadline)
         while self.api(f"backfills/{backfill['id']}").get("completed_at") is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"backfill {backfill['id']} of {dag_id} not finished after {timeout:.0f} s")
@@ -303,6 +303,31 @@ class Stack:
                 "of an earlier, interrupted backfill may still be queued (see the Airflow UI, Browse → Backfills)"
             )
         return sorted(runs, key=lambda r: str(r["logical_date"]))
+
+    def _create_backfill(self, body: dict[str, Any], deadline: float) -> dict[str, Any]:
+        """POST the backfill. A 409 means one is still open for the DAG: either ours, made by a POST that the
+        API answered 503 after committing (then retried), or an earlier one the scheduler has not yet closed.
+        Ours (same dates) is adopted; another is waited for, then the POST is made again."""
+        import urllib.parse
+        from datetime import datetime
+
+        def same(a: Any, b: Any) -> bool:
+            return datetime.fromisoformat(str(a).replace("Z", "+00:00")) == datetime.fromisoformat(
+                str(b).replace("Z", "+00:00")
+            )
+
+        while True:
+            try:
+                return dict(self.api("backfills", method="POST", body=body))
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409 or time.monotonic() > deadline:
+                    raise
+            dag = urllib.parse.quote(body["dag_id"], safe="")
+            open_ = [b for b in self.api(f"backfills?dag_id={dag}&limit=100")["backfills"] if not b.get("completed_at")]
+            for b in open_:
+                if same(b["from_date"], body["from_date"]) and same(b["to_date"], body["to_date"]):
+                    return dict(b)
+            time.sleep(3)
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900, on_progress: Any = None) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
