@@ -215,6 +215,45 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if report.identical else 1
 
 
+def _cmd_incidents(args: argparse.Namespace) -> int:
+    from mlops_provider import settings
+    from mlops_provider.cli_render import render_incidents
+    from mlops_provider.notifications.incidents import incidents
+
+    found = incidents(args.model)
+    if args.open:
+        found = [i for i in found if i["resolved_at"] is None]
+    if args.json:
+        print(json.dumps(found, indent=2, default=str))
+    else:
+        print(render_incidents(args.model, found, settings.incidents_path()))
+    return 0
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from mlops_provider.cli_render import render_cost
+    from mlops_provider.cost.history import cost_runs
+    from mlops_provider.cost.model import month_start
+    from mlops_provider.hooks.registry import ModelRegistry
+
+    try:
+        client = _client(args)
+        now = datetime.now(UTC)
+        month = cost_runs(client, args.model, since=month_start(now))
+        recent = cost_runs(client, args.model, limit=args.runs)
+        hold = ModelRegistry(client).budget_hold(args.model)  # type: ignore[arg-type]
+    except Exception as exc:
+        print(f"mlops cost: {_why(exc)}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"month": month, "recent": recent, "budget_hold": hold}, indent=2, default=str))
+    else:
+        print(render_cost(args.model, now, month, recent, hold))
+    return 0
+
+
 def _add_mlflow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="registered model name (the config's model)")
     p.add_argument("version", help="model version number")
@@ -262,6 +301,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--lock", metavar="PATH", help="dependency lock file to compare (default: [mlops] lock_file)")
     rep.add_argument("--dags", metavar="PATH", help="dags checkout whose git commit is compared with the recorded one")
     rep.set_defaults(func=_cmd_reproduce)
+    inc = sub.add_parser(
+        "incidents",
+        help="list a model's incidents (failures, drift episodes, escalations, rollbacks), newest first",
+    )
+    inc.add_argument("model", help="model name (the config's model)")
+    inc.add_argument("--open", action="store_true", help="only the incidents not resolved yet")
+    inc.add_argument("--json", action="store_true", help="print the incidents as JSON, oldest first")
+    inc.set_defaults(func=_cmd_incidents)
+    cost = sub.add_parser("cost", help="a model's cost: this month by DAG, its projection, the latest runs")
+    cost.add_argument("model", help="model name (the config's model)")
+    cost.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs to list (10)")
+    cost.add_argument("--json", action="store_true", help="print the month's and the recent runs as JSON")
+    cost.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking (and registry) URI; default MLFLOW_TRACKING_URI, else the Airflow connection "
+        "mlflow_default",
+    )
+    cost.set_defaults(func=_cmd_cost)
     return parser
 
 

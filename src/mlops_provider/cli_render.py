@@ -151,3 +151,55 @@ def render_outcome(report: ReproductionReport) -> str:
         lines.append("Possible causes:")
         lines += [f"  - {c}" for c in report.likely_causes()]
     return "\n".join(lines)
+
+
+def render_incidents(model: str, incidents: list[dict[str, Any]], where: Any) -> str:
+    """``mlops incidents``: one block per incident, newest first: when, what, what was done, how it ended."""
+    if not incidents:
+        return f"{model}: no incidents recorded (incident log: {where})"
+    open_ = sum(1 for i in incidents if i["resolved_at"] is None)
+    lines = [f"{model}: {len(incidents)} incident(s), {open_} open (incident log: {where})"]
+    for i in reversed(incidents):
+        state = f"resolved {i['resolved_at']}: {i['resolution']}" if i["resolved_at"] else "OPEN"
+        again = f", seen {i['updates'] + 1} times, last {i['last_at']}" if i["updates"] else ""
+        lines += [
+            "",
+            f"{i['opened_at']}  {i['kind']}  [{state}]  id {i['id']}{again}",
+            f"  {i['summary']}",
+        ]
+        if i.get("action"):
+            lines.append(f"  Next: {i['action']}")
+    return "\n".join(lines)
+
+
+def render_cost(
+    model: str, now: Any, month: list[dict[str, Any]], recent: list[dict[str, Any]], hold: dict[str, Any] | None
+) -> str:
+    """``mlops cost``: the month by DAG and its projection, the budget hold if any, then the latest runs."""
+    from mlops_provider.cost.history import by_dag
+    from mlops_provider.cost.model import projection
+
+    total = sum(float(r["metrics"].get("cost_usd_total", 0.0)) for r in month)
+    lines = [
+        f"{model}: {now:%Y-%m} to date ${total:,.4f} over {len(month)} run(s); "
+        f"projected ${projection(total, now):,.2f} for the month"
+    ]
+    for dag, usd in by_dag(month):
+        lines.append(f"  {dag:<28} ${usd:,.4f}")
+    if hold:
+        lines.append(
+            f"Drift-triggered retraining HELD since {hold.get('since')}: {hold.get('month')} projected at "
+            f"${float(hold.get('projected', 0)):,.2f}, over {hold.get('hold_at')} x the ${hold.get('budget')} budget "
+            "(docs/cost.md, 'Budget exceeded')"
+        )
+    lines += ["", f"Latest {len(recent)} run(s):"]
+    lines.append(f"  {'when':<25} {'DAG':<24} {'task s':>8} {'stored MB':>10} {'USD':>10} {'USD/1k pred':>11}  run")
+    for r in recent:
+        m = r["metrics"]
+        per_1k = m.get("cost_usd_per_1k_predictions")
+        lines.append(
+            f"  {r['at']:<25} {r['dag_id']:<24} {m.get('cost_task_seconds', 0):>8.1f} "
+            f"{m.get('cost_stored_bytes', 0) / 1e6:>10.2f} {m.get('cost_usd_total', 0):>10.6f} "
+            f"{'' if per_1k is None else f'{per_1k:.6f}':>11}  {r['run_id']}"
+        )
+    return "\n".join(lines)

@@ -62,6 +62,12 @@ def get_provider_info() -> dict[str, Any]:
                         "Empty: $AIRFLOW_HOME/mlops_outbox.jsonl.",
                         "/var/log/airflow/mlops_outbox.jsonl",
                     ),
+                    "incidents_path": _option(
+                        "File the incident log is appended to: failures, drift episodes, circuit-breaker openings, "
+                        "rollbacks, each with when it was resolved (mlops incidents <model>). "
+                        "Empty: $AIRFLOW_HOME/mlops_incidents.jsonl.",
+                        "/var/log/airflow/mlops_incidents.jsonl",
+                    ),
                     "lock_file": _option(
                         "Dependency lock file whose sha256 is recorded on every model version. "
                         "Empty: the first uv.lock in the dags folder or its parents.",

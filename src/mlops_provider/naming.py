@@ -39,6 +39,11 @@ CONFIG_TAG = TAG_PREFIX + "config"
 CONFIG_SHA256_TAG = TAG_PREFIX + "config_sha256"
 #: On a registered model: the open drift episode (JSON): retrain requests, the brakes' state.
 DRIFT_EPISODE_TAG = TAG_PREFIX + "drift_episode"
+#: On a registered model: drift-triggered retraining held for the month by a budget projection (JSON).
+BUDGET_HOLD_TAG = TAG_PREFIX + "budget_hold"
+#: On a cost run: the DAG and the Airflow run it costs.
+COST_DAG_TAG = TAG_PREFIX + "dag_id"
+COST_RUN_TAG = TAG_PREFIX + "airflow_run_id"
 #: On a training run: why a drift-triggered retrain stopped before training ("no_new_data").
 RETRAIN_OUTCOME_TAG = TAG_PREFIX + "retrain_outcome"
 #: Longest model-version tag value MLflow accepts (``MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH``); a resolved
@@ -56,3 +61,7 @@ TRIAL_ARTIFACT = "trial.json"  # the trial gates of a canary or shadow trial wit
 
 # -- experiments --------------------------------------------------------------------------------------
 REPRODUCE_EXPERIMENT_SUFFIX = "-reproduce"
+COST_EXPERIMENT_SUFFIX = "-cost"  # one run per DAG run: what it cost (cost report)
+
+# -- XCom keys ----------------------------------------------------------------------------------------
+RESOURCES_XCOM = "mlops_resources"  # what a task of ours used: wall and CPU seconds, peak memory

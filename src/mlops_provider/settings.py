@@ -64,6 +64,21 @@ def outbox_path() -> Path:
     return Path(get("outbox_path") or Path(home) / "mlops_outbox.jsonl")
 
 
+def incidents_path() -> Path:
+    home = os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow"))
+    return Path(get("incidents_path") or Path(home) / "mlops_incidents.jsonl")
+
+
+def ui_base_url() -> str | None:
+    """The Airflow UI's address for links in alerts: ``[api] base_url``, None when it is not set."""
+    value = os.environ.get("AIRFLOW__API__BASE_URL")
+    if value is None:
+        from airflow.sdk import conf
+
+        value = conf.get("api", "base_url", fallback=None)
+    return value or None
+
+
 def lock_file() -> Path | None:
     configured = get("lock_file")
     if configured:

@@ -239,10 +239,17 @@ def _awaiting_sign_off(stack) -> str:
     stack.wait_for_dag(f"{SIGNOFF}_training")
     run_id = stack.trigger(f"{SIGNOFF}_training")
     _wait_task(stack, f"{SIGNOFF}_training", run_id, "approve", "awaiting_input")
-    # A person reads the request first. An answer within the scheduler loop that parks the task races
-    # Airflow 3.3's handling of the executor's event for the parked try: the scheduler sees "success" for a
-    # task already queued again to resume, and marks it failed (seen once in CI, answered 0.4 s after the pause).
-    time.sleep(5)
+    # A person reads the request first. An answer before the scheduler has processed the executor's event for
+    # the parked try races Airflow 3.3: the scheduler sees "success" for a task already queued again to resume,
+    # and marks it failed (seen in CI with answers 0.4 s and, on a loaded machine, 5 s after the pause). So the
+    # answer waits for the scheduler's "TaskInstance Finished" line of that try.
+    scheduler_log = stack.home / "logs" / "scheduler.log"
+    deadline = time.monotonic() + 180
+    while f"task_id=approve, run_id={run_id}," not in scheduler_log.read_text(errors="replace"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the scheduler did not process the parked try of approve in {run_id}")
+        time.sleep(1)
+    time.sleep(1)
     return run_id
 
 

@@ -72,7 +72,7 @@ def test_drift_triggers_retraining_and_the_new_champion_resolves_it(loop_stack):
     write_labeled(data, rows=12_000, start="2026-06-01", days=90, seed=5, drift_from="2026-07-01")
 
     run, states, drift_run = _run(stack, "loop_drift", "2026-08-01T07:00:00+00:00")
-    assert states == {"check_drift": "success", "emit_drift_event": "success"}, states
+    assert states == {"check_drift": "success", "emit_drift_event": "success", "cost_report": "success"}, states
     check = stack.xcom("loop_drift", drift_run, "check_drift")
     assert check["dataset_drift"] is True and check["decision"]["emit"] is True
     # the Evidently report is one click away from the task in the UI: the operator's extra link
@@ -103,3 +103,19 @@ def test_drift_triggers_retraining_and_the_new_champion_resolves_it(loop_stack):
     assert check2["champion_version"] == "2"
     assert check2["dataset_drift"] is False, check2["summary"]
     assert states["emit_drift_event"] == "skipped"
+
+    # what people were told, in order, and what the incident log keeps
+    lines = (stack.home / "outbox.jsonl").read_text().splitlines()
+    told = [a for a in map(json.loads, filter(None, lines)) if a["model"] == "loop"]
+    assert [a["kind"] for a in told] == ["promoted", "drift_detected", "retrain_finished"], [a["text"] for a in told]
+    drift = told[1]
+    assert drift["numbers"]["retrain"] is True and drift["numbers"]["drifted"] == len(check["drifted_columns"])
+    assert "Retraining: triggered" in drift["text"]
+    assert f"Drift check run: {stack.api_url}/dags/loop_drift/runs/" in drift["text"]
+    assert "retraining after drift finished: new model v2 promoted" in told[2]["text"]
+    assert "min after drift was detected" in told[2]["text"]
+    events = [json.loads(x) for x in (stack.home / "incidents.jsonl").read_text().splitlines() if x.strip()]
+    (opened,) = [e for e in events if e["event"] == "open" and e["model"] == "loop"]
+    assert opened["kind"] == "drift_detected"
+    (closed,) = [e for e in events if e["event"] == "resolve" and e["id"] == opened["id"]]
+    assert closed["resolution"].startswith("drift is back under the threshold")

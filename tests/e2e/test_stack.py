@@ -44,7 +44,9 @@ def test_cli_trigger_runs_training_to_a_champion(stack):
     run = stack.wait_for_run("churn_training", run_id, timeout=600)
     states = {ti["task_id"]: ti["state"] for ti in stack.task_instances("churn_training", run_id)}
     assert run["state"] == "success", states
-    assert states == dict.fromkeys(["validate_data", "train", "evaluate_gates", "register", "promote"], "success")
+    assert states == dict.fromkeys(
+        ["validate_data", "train", "evaluate_gates", "register", "promote", "cost_report"], "success"
+    )
 
     client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
     champion = client.get_model_version_by_alias("churn", "champion")
@@ -145,7 +147,7 @@ def test_past_days_are_scored_and_scored_again_with_a_backfill(stack):
         runs = stack.backfill("churn_scoring", "2026-09-29T00:00:00+00:00", "2026-09-30T23:59:59+00:00")
         out = []
         for run in runs:
-            (ti,) = stack.task_instances("churn_scoring", run["dag_run_id"])
+            (ti,) = [t for t in stack.task_instances("churn_scoring", run["dag_run_id"]) if t["task_id"] == "score"]
             out.append((str(run["logical_date"])[:10], run["state"], int(ti["try_number"])))
         return out
 
@@ -180,3 +182,56 @@ def test_the_rollback_dag_restores_the_previous_champion_and_records_who_asked(s
     last = registry.history("churn")[-1]
     assert last["kind"] == "rollback" and last["reason"] == "scores drifted after the release"
     assert last["run_id"] == run_id and last["by"] not in ("", "unknown", None), last
+
+
+def test_alerts_reach_slack_from_a_task_callback_and_from_the_dag_processor(stack):
+    """A failed scoring run alerts from its task's failure callback (task process); the next successful run
+    sends `recovered` from the DAG's success callback, which Airflow 3 runs in the dag-processor. Both go
+    through the real Slack webhook hook to a receiver on loopback; the webhook token is in no log."""
+    from mlflow.tracking import MlflowClient
+
+    from mlops_provider.demo.data import write_current
+    from tests.fixtures.slack import TOKEN, TOKEN_PARTS, Receiver
+
+    client = MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
+    if not client.search_model_versions("name = 'churn'"):  # this test alone: train the champion first
+        stack.wait_for_run("churn_training", stack.trigger("churn_training"), timeout=600)
+    stack.wait_for_dag("churn_scoring")
+    with Receiver() as receiver:
+        host = f"http://127.0.0.1:{receiver.port}/services"
+        stack.airflow(
+            "connections", "add", "slack_mlops", "--conn-type", "slackwebhook", "--conn-host", host,
+            "--conn-password", TOKEN,
+        )  # fmt: skip
+        try:
+            import pandas as pd
+
+            (bad,) = write_current(stack.home / "data", start="2026-10-20", days=1, rows_per_day=300)
+            pd.read_parquet(bad).drop(columns=["plan"]).to_parquet(bad)  # a batch without a feature: not retried
+            failed = stack.trigger("churn_scoring", logical_date="2026-10-20T06:00:00+00:00")
+            assert stack.wait_for_run("churn_scoring", failed, timeout=300)["state"] == "failed"
+            write_current(stack.home / "data", start="2026-10-21", days=1, rows_per_day=300)
+            ok = stack.trigger("churn_scoring", logical_date="2026-10-21T06:00:00+00:00")
+            assert stack.wait_for_run("churn_scoring", ok, timeout=300)["state"] == "success"
+
+            def headlines() -> list[str]:
+                return [p["blocks"][0]["text"]["text"] for _, p in receiver.posts if "blocks" in p]
+
+            deadline = time.monotonic() + 180  # the dag-processor runs DAG callbacks on its next loop
+            while not any("recovered" in h for h in headlines()) and time.monotonic() < deadline:
+                time.sleep(2)
+        finally:
+            stack.airflow("connections", "delete", "slack_mlops", check=False)
+
+    failure = [h for h in headlines() if "task `score` of `churn_scoring` failed" in h]
+    assert len(failure) == 1, headlines()
+    assert f"`{failed}`" in failure[0] and failure[0].startswith(":red_circle:")
+    (recovered,) = [h for h in headlines() if "recovered" in h]
+    assert f"run `{ok}` succeeded after 1 failure(s)" in recovered
+    (post,) = [p for _, p in receiver.posts if "recovered" in p.get("text", "")]
+    assert post["blocks"][-1]["elements"][0]["url"].startswith(f"{stack.api_url}/dags/churn_scoring/runs/")
+    assert all(path == f"/services/{TOKEN}" for path, _ in receiver.posts)
+    logs = [p for p in stack.home.rglob("*.log") if p.is_file()]  # the processes' and every task's
+    assert logs
+    leaked = [str(p) for p in logs if any(part in p.read_text(errors="replace") for part in TOKEN_PARTS)]
+    assert not leaked

@@ -109,15 +109,15 @@ def task_states(dag_run: Any) -> dict[str, str]:
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
 
 
-def xcom(dag_run: Any, task_id: str) -> Any:
-    """The return value a task of ``dag_run`` pushed."""
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """The value a task of ``dag_run`` pushed under ``key`` (its return value by default)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         row = (
             session.query(XComModel)
-            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
             .one()
         )
         return json.loads(row.value) if isinstance(row.value, str) else row.value

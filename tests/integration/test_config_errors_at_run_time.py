@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_provider.notifications.incidents import FAILURE_KINDS
 from tests.conftest import STATE
 from tests.integration.conftest import model_config, task_states
 
@@ -28,7 +29,7 @@ def test_bad_expectation_argument_fails_validate_data_once_naming_file_field_and
     states = task_states(dr)
     assert dr.state == "failed"
     assert states["validate_data"] == "failed" and states["train"] == "upstream_failed"
-    (alert,) = [a for a in outbox() if a["model"] == "churn_badexp"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_badexp" and a["kind"] in FAILURE_KINDS]
     text = alert["text"]
     assert _tries(dr, "validate_data") == 1  # a config error is not retried (retries: 2)
     file = STATE / "dags" / "configs" / "churn_badexp.yaml"
@@ -48,6 +49,6 @@ def test_estimator_param_the_estimator_rejects_fails_train_once_with_the_fix(run
     states = task_states(dr)
     assert dr.state == "failed" and states["validate_data"] == "success" and states["train"] == "failed"
     assert _tries(dr, "train") == 1  # the config must change first: not retried (retries: 2)
-    (alert,) = [a for a in outbox() if a["model"] == "churn_badparam"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_badparam" and a["kind"] in FAILURE_KINDS]
     assert "training.estimator.params rejected by sklearn.ensemble.HistGradientBoostingClassifier" in alert["text"]
     assert "'max_iter' parameter" in alert["text"] and "mlops validate" in alert["text"]

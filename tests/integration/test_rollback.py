@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from mlops_provider.naming import CHAMPION, GATES_TAG, PREVIOUS_CHAMPION
+from mlops_provider.notifications.incidents import FAILURE_KINDS
 from tests.conftest import STATE
 from tests.integration import promotion_workers
 from tests.integration.conftest import model_config, task_states, xcom
@@ -115,7 +116,7 @@ def test_a_version_that_failed_its_gates_is_refused_and_nothing_moves(
     dr = run_dag(config(), "rollback", run_conf={"version": str(bad), "reason": "try the other one"})
     assert dr.state == "failed"
     assert registry_state(mlflow_client, MODEL) == before
-    (alert,) = [a for a in outbox() if a["model"] == MODEL]
+    (alert,) = [a for a in outbox() if a["model"] == MODEL and a["kind"] in FAILURE_KINDS]
     assert f"{MODEL} v{bad} failed gate(s) metric.roc_auc when it was trained, so it may not serve" in alert["text"]
     assert f"Nothing moved; champion stays v{champion}" in alert["text"]
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from mlops_provider.notifications.incidents import FAILURE_KINDS
 from tests.conftest import STATE
 from tests.integration.conftest import model_config, run_config_dag, task_states, xcom
 
@@ -50,7 +51,7 @@ def test_scoring_without_champion_fails_and_says_what_to_do(run_dag, example_dat
     cfg = model_config("churn_nochamp", **{"scoring.source": "churn/current/{{ ds }}.parquet"})
     dr = run_dag(cfg, "scoring", logical_date=datetime(2026, 8, 1, 6, tzinfo=UTC))
     assert dr.state == "failed"
-    (alert,) = [a for a in outbox() if a["model"] == "churn_nochamp"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_nochamp" and a["kind"] in FAILURE_KINDS]
     assert "has no champion yet" in alert["text"] and "churn_nochamp_training" in alert["text"]
 
 
@@ -135,7 +136,7 @@ def test_input_checks_with_severity_fail_stop_the_batch_and_write_nothing(inputs
     dr = _run(cfg, "scoring", **_at("2026-08-12"))
 
     assert dr.state == "failed"
-    (alert,) = [a for a in outbox() if a["model"] == INPUTS]
+    (alert,) = [a for a in outbox() if a["model"] == INPUTS and a["kind"] in FAILURE_KINDS]
     text = alert["text"]
     assert "InputCheckFailed" in text
     assert str(STATE / "data" / INPUTS / "current" / "2026-08-12.parquet") in text
@@ -150,7 +151,7 @@ def test_missing_scoring_batch_names_the_batch_and_the_field(inputs_champion, ou
     dr = _run(_inputs_config(), "scoring", **_at("2026-08-13"))
 
     assert dr.state == "failed"
-    (alert,) = [a for a in outbox() if a["model"] == INPUTS]
+    (alert,) = [a for a in outbox() if a["model"] == INPUTS and a["kind"] in FAILURE_KINDS]
     text = alert["text"]
     assert f"scoring batch for 2026-08-13 {STATE / 'data' / INPUTS / 'current' / '2026-08-13.parquet'}" in text
     assert "does not exist; check scoring.source" in text

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mlops_provider.lineage import REQUIRED_TAGS
+from mlops_provider.notifications.incidents import FAILURE_KINDS
 from tests.conftest import STATE
 from tests.integration.conftest import model_config, task_states
 
@@ -82,7 +83,7 @@ def test_clearly_worse_model_is_stopped_by_champion_gate(run_training, mlflow_cl
     assert states["evaluate_gates"] == "failed" and states["register"] == "upstream_failed"
     assert [str(v.version) for v in versions(mlflow_client, "churn_worse")] == ["1"]
     assert alias(mlflow_client, "churn_worse", "champion") == "1"
-    (alert,) = [a for a in outbox() if a["model"] == "churn_worse"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_worse" and a["kind"] in FAILURE_KINDS]
     assert "champion.roc_auc FAILED" in alert["text"]
     assert "vs champion v1" in alert["text"] and "allowed 0.01" in alert["text"]
 
@@ -103,7 +104,7 @@ def test_data_breaking_an_expectation_stops_before_training(run_training, mlflow
     assert dr.state == "failed"
     assert states["validate_data"] == "failed" and states["train"] == "upstream_failed"
     assert versions(mlflow_client, "churn_baddata") == []
-    (alert,) = [a for a in outbox() if a["model"] == "churn_baddata"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_baddata" and a["kind"] in FAILURE_KINDS]
     assert "1 of 8 expectations failed" in alert["text"]
     assert "expect_column_values_to_be_between(column='tenure_months'" in alert["text"]
     assert "40 unexpected" in alert["text"]
@@ -130,7 +131,7 @@ def test_data_source_linked_out_of_the_data_root_fails_without_retry_or_reading(
     states = task_states(dr)
     assert dr.state == "failed"
     assert states["validate_data"] == "failed" and states["train"] == "upstream_failed"
-    (alert,) = [a for a in outbox() if a["model"] == "churn_sneaky"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_sneaky" and a["kind"] in FAILURE_KINDS]
     text = alert["text"]
     assert "(not retried: a retry would fail the same way" in text  # failed for good on the first try
     assert "try 1 of 3" not in text
@@ -149,7 +150,7 @@ def test_fairness_gap_above_limit_stops_with_the_gap(run_training, mlflow_client
     dr = run_training(cfg)
     assert dr.state == "failed"
     assert versions(mlflow_client, "churn_unfair") == []
-    (alert,) = [a for a in outbox() if a["model"] == "churn_unfair"]
+    (alert,) = [a for a in outbox() if a["model"] == "churn_unfair" and a["kind"] in FAILURE_KINDS]
     assert "fairness.region.recall FAILED: recall gap" in alert["text"]
     assert "allowed 0.001" in alert["text"]
 

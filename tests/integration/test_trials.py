@@ -103,10 +103,12 @@ def test_a_canary_without_traffic_times_out_is_rolled_back_and_never_touches_the
     assert "Trial           canary against v1: rolled_back at" in story
     assert "FAIL  window" in story and "never promoted to champion" in story
     lines = (STATE / "outbox.jsonl").read_text().splitlines()  # written while the module's fixture ran
-    alerts = [a["text"] for a in map(json.loads, filter(None, lines)) if a["model"] == MODEL]
-    assert any(
-        "canary trial of churn_trial v2 failed: window: 0 rows" in t and "champion stays v1" in t for t in alerts
-    )
+    alerts = [a for a in map(json.loads, filter(None, lines)) if a["model"] == MODEL]
+    (outcome,) = [a for a in alerts if a["kind"] == "trial_outcome"]  # the failure callback does not repeat it
+    assert outcome["text"].startswith(":red_circle: churn_trial: canary trial of v2 failed on window (0 rows in 0")
+    assert "rolled back automatically; champion stays v1." in outcome["text"]
+    assert "FAIL window:" in outcome["text"]
+    assert not [a for a in alerts if "task `conclude_canary`" in a["text"]]
 
 
 def test_scoring_routes_the_canary_fraction_by_a_stable_hash_and_the_gates_read_the_log(two_versions):

@@ -9,64 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-TOKEN = "T000/B000/secret-token-123"
-TOKEN_PARTS = (TOKEN, "secret-token-123")
-
-
-class Receiver:
-    """A stand-in for Slack's incoming-webhook endpoint: answers ``ok``, ``error`` (500) or ``hang``."""
-
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-        self.release = threading.Event()  # a hanging answer waits for this (set when the test ends)
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.posts.append((self.path, json.loads(body)))
-                if receiver.mode == "hang":
-                    receiver.release.wait(30)
-                    return
-                # An error page that quotes the request path, as some proxies do: the token is in it.
-                status, answer = (200, b"ok") if receiver.mode == "ok" else (500, f"no hook at {self.path}".encode())
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # the client gave up on a hanging answer: expected here
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+from tests.fixtures.slack import TOKEN, TOKEN_PARTS, Receiver
+from tests.unit.alerts.cases import KIND_NAMES
 
 
 def slack_connection(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
@@ -202,3 +152,48 @@ def test_the_webhook_token_is_in_no_log_record_outbox_line_or_return_value(
     if mode != "ok":
         assert "Slack delivery of the churn alert through connection 'slack_mlops' failed after" in everything
         assert "***" in written or mode == "hang"  # the error page quoted the token: masked
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_each_kind_of_alert_reaches_slack_as_blocks_with_its_text_as_the_fallback(
+    receiver: Receiver, outbox: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from tests.unit.alerts.cases import BASE_URL, cases
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    alert = cases()[kind]
+
+    assert notifier().deliver(alert) == "slack:slack_mlops"
+
+    ((path, payload),) = receiver.posts
+    assert path == "/services/T000/B000/secret-token-123"
+    assert payload == {"text": alert.text(), "blocks": alert.blocks()}
+    assert not outbox.exists()
+
+
+def test_an_alert_slack_refuses_lands_in_the_outbox_with_its_kind_and_numbers_and_no_token(
+    receiver: Receiver, outbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.alerts.cases import BASE_URL, cases
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    receiver.mode = "error"
+    alert = cases()["drift_detected"]
+
+    where = notifier().deliver(alert)
+
+    assert where == f"outbox:{outbox}"
+    (record,) = outbox_lines(outbox)
+    assert record["kind"] == "drift_detected"
+    assert record["numbers"] == {
+        "champion": "3",
+        "drifted": 7,
+        "features": 10,
+        "share": 0.7,
+        "retrain": True,
+        "brake": None,
+    }
+    assert record["text"] == alert.text()
+    assert "Status Code: 500" in record["slack_error"]
+    raw = outbox.read_text()
+    assert not any(part in raw for part in TOKEN_PARTS)

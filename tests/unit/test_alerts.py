@@ -103,9 +103,10 @@ def test_a_failure_airflow_never_retries_says_so_instead_of_a_try_count(exc: Bas
     text = alert(exc, task_instance(try_number=1, retries=1, state="failed"))
 
     first = text.splitlines()[0]
+    kind = {"GateFailed": "the new model failed its gates: ", "DataValidationFailed": "data validation failed: "}
     assert first == (
-        ":red_circle: churn: task `evaluate_gates` of `churn_training` failed in run "
-        "`scheduled__2026-11-26T02:00:00+00:00` (not retried: a retry would fail the same way; this needs a change "
+        f":red_circle: churn: {kind.get(type(exc).__name__, '')}task `evaluate_gates` of `churn_training` failed in "
+        "run `scheduled__2026-11-26T02:00:00+00:00` (not retried: a retry would fail the same way; this needs a change "
         "in data, model or config)."
     )
     assert "of 2" not in text
@@ -213,7 +214,8 @@ def test_as_a_callback_without_text_the_outbox_gets_the_failure_summary(outbox: 
 
     (record,) = outbox_lines(outbox)
     assert record["text"].splitlines() == [
-        ":red_circle: churn: task `evaluate_gates` of `churn_training` failed in run `r1` (not retried: a retry "
+        ":red_circle: churn: the new model failed its gates: task `evaluate_gates` of `churn_training` failed in "
+        "run `r1` (not retried: a retry "
         "would fail the same way; this needs a change in data, model or config).",
         "GateFailed: 1 of 6 gates failed",
         "Next: the run stops here; nothing downstream (registration, promotion) happened; the champion is unchanged.",

@@ -23,8 +23,8 @@ def brakes():
     raw["drift"] = {"cooldown_hours": 6, "max_consecutive_retrains": 2}
     config = PipelineConfig.model_validate(raw).drift
 
-    def decided(*args):
-        decision, episode = decide(config, *args)
+    def decided(*args, **kwargs):
+        decision, episode = decide(config, *args, **kwargs)
         return decision.as_dict(), episode
 
     return decided
@@ -114,3 +114,16 @@ def test_the_decision_is_a_frozen_value_whose_dict_names_escalate_only_when_set(
     assert Decision(False, "circuit_breaker", "r", escalate=True).as_dict()["escalate"] is True
     with pytest.raises(dataclasses.FrozenInstanceError):
         held.emit = True  # type: ignore[misc]
+
+
+def test_a_budget_hold_holds_the_retrain_and_says_how_to_lift_it(brakes):
+    hold = {"month": "2026-09", "projected": 412.5, "budget": 150.0, "hold_at": 2.0}
+
+    decision, episode = brakes(True, None, NOW - timedelta(days=3), [], NOW, "1", budget_hold=hold)
+
+    assert decision["emit"] is False and decision["brake"] == "budget"
+    assert "2026-09 is projected at $412.50, over 2 x the $150.00 budget" in decision["reason"]
+    assert "raises cost.monthly_budget_usd" in decision["reason"]
+    assert episode is not None and episode["requests"] == []  # nothing was asked for
+    released, _ = brakes(True, episode, NOW - timedelta(days=3), [], NOW, "1", budget_hold=None)
+    assert released["emit"] is True

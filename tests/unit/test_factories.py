@@ -124,9 +124,11 @@ def test_training_dag_topology_schedule_and_docs() -> None:
     assert type(dag).__name__ == "DAG" and type(dag).__module__.startswith("airflow.sdk")
     assert dag.dag_id == "churn_training"
     order = [t.task_id for t in dag.topological_sort()]
-    assert order == ["validate_data", "train", "evaluate_gates", "register", "promote"]
+    assert order == ["validate_data", "train", "evaluate_gates", "register", "promote", "cost_report"]
     for up, down in itertools.pairwise(order):
         assert up in dag.get_task(down).upstream_task_ids
+    report = dag.get_task("cost_report")
+    assert report.is_teardown and not report.on_failure_fail_dagrun  # runs whatever happened; never fails the run
     assert set(dag.tags) == {"mlops", "churn"}
     assert isinstance(dag.schedule, AssetOrTimeSchedule)
     assert [a.uri for a in dag.schedule.asset_condition.objects] == ["mlops://churn/drift"]

@@ -29,6 +29,7 @@ from mlops_provider.config.schema_base import (
     Section,
     Severity,
 )
+from mlops_provider.config.schema_cost import CostConfig
 from mlops_provider.config.schema_data import DataConfig, FeaturesConfig
 from mlops_provider.config.schema_deploy import (
     ApprovalConfig,
@@ -49,7 +50,6 @@ from mlops_provider.config.schema_ops import (
     ScheduleConfig,
     ScoringConfig,
     UnseenCategoriesCheck,
-    _Reserved,
 )
 from mlops_provider.config.schema_training import DEFAULT_ESTIMATOR_MODULES, EstimatorConfig, TrainingConfig
 from mlops_provider.config.templates import ALLOWED_MACROS, TEMPLATED_FIELDS, find_templates, template_problem
@@ -92,7 +92,9 @@ class PipelineConfig(Section):
         default_factory=DeployConfig, description="How a version that passed its gates goes live, and sign-off."
     )
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift checks and drift-triggered retraining.")
-    cost: _Reserved = Field(default_factory=_Reserved, description="Reserved for cost report settings.")
+    cost: CostConfig = Field(
+        default_factory=CostConfig, description="What a run costs (instance and storage rates), and the monthly budget."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -276,6 +278,7 @@ __all__ = [
     "ChampionGate",
     "Column",
     "ColumnDriftSettings",
+    "CostConfig",
     "DataConfig",
     "DeployConfig",
     "DriftConfig",

@@ -1,4 +1,4 @@
-"""The operating sections: schedule, alerting, Airflow settings, batch scoring, drift, and reserved ones."""
+"""The operating sections: schedule, alerting, Airflow settings, batch scoring, drift."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class ScheduleConfig(Section):
 
 
 class AlertingConfig(Section):
-    """Where failure alerts go."""
+    """Where operational alerts go (docs/alerts.md)."""
 
     slack_conn_id: str | None = Field(
         default="slack_mlops",
@@ -208,7 +208,3 @@ class DriftConfig(Section):
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         return check_cron(value)
-
-
-class _Reserved(Section):
-    """Reserved section: it takes no keys yet."""

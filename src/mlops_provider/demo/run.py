@@ -135,6 +135,18 @@ def summarize(stack: Stack, dag_id: str, run_id: str, run: dict[str, Any], *, ex
             )
     else:
         lines.append(f"Champion: none yet for {MODEL}")
+    try:
+        report = stack.xcom(dag_id, run_id, "cost_report")
+    except Exception:
+        report = None
+    if report:
+        c = report["cost"]
+        lines.append(
+            f"Cost: ${c['total_usd']:.6f} = compute ${c['compute_usd']:.6f} ({c['task_seconds']:.1f} task seconds) + "
+            f"storage ${c['storage_usd']:.6f} ({c['stored_bytes'] / 1e6:.1f} MB kept a month); rates: {report['rates']}"
+        )
+        if explain:
+            lines.append(f"  Every run's cost is in MLflow (experiment {MODEL}-cost): `mlops cost {MODEL}`.")
     return "\n".join(lines)
 
 
@@ -237,6 +249,23 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
     return lines, done["state"] == "success"
 
 
+def alerts_since(outbox: Path, since: str) -> list[str]:
+    """The alerts in ``outbox`` from ``since`` on (ISO time), one line each: the kind and the headline."""
+    if not outbox.is_file():
+        return []
+    lines = []
+    for raw in outbox.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        if str(record.get("at", "")) < since:
+            continue
+        headline = str(record.get("text", "")).splitlines()[0] if record.get("text") else ""
+        lines.append(f"  [{record.get('kind', 'alert')}] {headline}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", default=os.environ.get("MLOPS_HOME", ".mlops"))
@@ -255,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.monotonic()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     _say(f"== Embedded MLOps stack in {stack.home}")
     labeled = stack.home / "data" / MODEL / "labeled"
     if not labeled.exists():
@@ -293,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in [*loop_lines, *canary_lines]:
             _say(line)
         _say()
+    alerts = alerts_since(stack.home / "outbox.jsonl", started)
+    _say(f"== Alerts this run sent ({len(alerts)}; no Slack connection is configured, so they are in the outbox)")
+    for line in alerts:
+        _say(line)
+    _say()
     paused = (*DAGS, *canary.DAGS)
     for dag in paused:
         stack.pause(dag)
@@ -304,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"Demo took {time.monotonic() - t0:.0f}s. Where to look:")
     _say(f"  Airflow UI   {stack.api_url}  (user admin, password {stack.password()})")
     _say(f"  MLflow UI    .venv/bin/mlflow ui --backend-store-uri {stack.mlflow_uri} --port 5000")
-    _say(f"  Alerts       {stack.home / 'outbox.jsonl'} (no Slack connection configured)")
+    _say(f"  Alerts       {stack.home / 'outbox.jsonl'} (no Slack connection configured; docs/alerts.md)")
+    _say(f"  Incidents    mlops incidents {MODEL}")
     _say(f"  Roll back    airflow dags trigger {MODEL}_rollback  (docs/runbooks/bad-model-in-production.md)")
     _say(f"  From a shell source {stack.env_file}: then `airflow dags list`, `mlops lineage {MODEL} 1` work as is")
     _say(f"Still running: Airflow {', '.join(stack.running())} (logs in {stack.home / 'logs'}).")

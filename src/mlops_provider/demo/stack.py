@@ -82,6 +82,7 @@ class Stack:
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "AIRFLOW__MLOPS__DATA_ROOT": str((self.home / "data").resolve()),
                 "AIRFLOW__MLOPS__OUTBOX_PATH": str((self.home / "outbox.jsonl").resolve()),
+                "AIRFLOW__MLOPS__INCIDENTS_PATH": str((self.home / "incidents.jsonl").resolve()),
                 "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps(
                     {
                         "conn_type": "mlflow",

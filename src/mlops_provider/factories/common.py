@@ -9,7 +9,7 @@ import yaml
 from airflow.sdk import DAG, Asset
 
 from mlops_provider.config import PipelineConfig, config_sha256
-from mlops_provider.notifications.alerts import AlertNotifier
+from mlops_provider.notifications.alerts import AlertNotifier, RecoveryNotifier
 
 
 def drift_asset(config: PipelineConfig) -> Asset:
@@ -69,4 +69,16 @@ def model_dag(
         tags=sorted({"mlops", config.model, *extra, *config.airflow.tags}),
         doc_md=doc_md,
         params=params,
+        on_success_callback=[RecoveryNotifier(model=config.model, slack_conn_id=config.alerting.slack_conn_id)],
     )
+
+
+def add_cost_report(dag: DAG, config: PipelineConfig) -> None:
+    """The DAG's last task, ``cost_report``: downstream of every other task, a teardown so that it runs whatever
+    happened before it and never decides the run's state."""
+    from mlops_provider.operators.cost import CostReportOperator
+
+    leaves = list(dag.leaves)
+    report = CostReportOperator(task_id="cost_report", config=config, dag=dag).as_teardown()
+    for leaf in leaves:
+        leaf >> report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import drift_asset, model_dag, resolved_config_md
+from mlops_provider.factories.common import add_cost_report, drift_asset, model_dag, resolved_config_md
 from mlops_provider.operators.drift import DriftCheckOperator, EmitDriftEventOperator, FeatureDriftOperator
 
 
@@ -45,4 +45,5 @@ def build_drift_dag(config: PipelineConfig, *, source: str | None = None) -> DAG
             task_id="emit_drift_event", config=config, check=check.output, outlets=[drift_asset(config)]
         )
         check >> emit
+        add_cost_report(dag, config)
     return dag

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import model_dag, predictions_asset, resolved_config_md
+from mlops_provider.factories.common import add_cost_report, model_dag, predictions_asset, resolved_config_md
 from mlops_provider.operators.scoring import ScoreBatchOperator
 
 
@@ -33,4 +33,5 @@ def build_scoring_dag(config: PipelineConfig, *, source: str | None = None) -> D
             prediction_log=config.predictions_root,
             outlets=[predictions_asset(config)],
         )
+        add_cost_report(dag, config)
     return dag

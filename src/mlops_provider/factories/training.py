@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, BaseOperator, CronTriggerTimetable
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import drift_asset, model_dag, resolved_config_md
+from mlops_provider.factories.common import add_cost_report, drift_asset, model_dag, resolved_config_md
 from mlops_provider.operators.data import ValidateDataOperator
 from mlops_provider.operators.deploy import ConcludeTrialOperator, EndTrialOperator, StartTrialOperator
 from mlops_provider.operators.gates import EvaluateGatesOperator
@@ -71,6 +71,7 @@ def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> 
         strategy = config.deploy.strategy
         if strategy == "direct":
             last >> PromoteModelOperator(task_id="promote", config=config, registration=register.output)
+            add_cost_report(dag, config)
             return dag
         start = StartTrialOperator(task_id=f"start_{strategy}", config=config, registration=register.output)
         observe = TrialWindowSensor(task_id=f"observe_{strategy}", config=config, trial=start.output)
@@ -80,4 +81,5 @@ def build_training_dag(config: PipelineConfig, *, source: str | None = None) -> 
         # a teardown: runs whatever happened to observe and conclude, and does not decide the run's state
         end = EndTrialOperator(task_id=f"end_{strategy}", config=config, trial=start.output).as_teardown(setups=start)
         last >> start >> observe >> conclude >> end
+        add_cost_report(dag, config)
     return dag

@@ -32,6 +32,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from mlops_provider.hooks.locks import LOCK_TIMEOUT_SECONDS, AliasLock, NoAliasLock
 from mlops_provider.hooks.registry_trials import TrialMoves
 from mlops_provider.naming import (
+    BUDGET_HOLD_TAG,
     CHALLENGER,
     CHAMPION,
     DRIFT_EPISODE_TAG,
@@ -166,24 +167,45 @@ class ModelRegistry(TrialMoves):
             ) from None
         return dict(intent)
 
-    def drift_episode(self, name: str) -> dict[str, Any] | None:
-        """The open drift episode of ``name`` (retrain requests and the brakes' state), None when none is open."""
+    def _model_tag(self, name: str, tag: str) -> dict[str, Any] | None:
         from mlflow.exceptions import MlflowException
 
         try:
-            text = (self.client.get_registered_model(name).tags or {}).get(DRIFT_EPISODE_TAG)
+            text = (self.client.get_registered_model(name).tags or {}).get(tag)
         except MlflowException as exc:
             if _not_found(exc):
                 return None
             raise
         return dict(json.loads(text)) if text else None
 
+    def _set_model_tag(self, name: str, tag: str, value: dict[str, Any] | None) -> None:
+        if value is not None:
+            self.client.set_registered_model_tag(name, tag, json.dumps(value))
+        elif self._model_tag(name, tag) is not None:
+            self.client.delete_registered_model_tag(name, tag)
+
+    def drift_episode(self, name: str) -> dict[str, Any] | None:
+        """The open drift episode of ``name`` (retrain requests and the brakes' state), None when none is open."""
+        return self._model_tag(name, DRIFT_EPISODE_TAG)
+
     def set_drift_episode(self, name: str, episode: dict[str, Any] | None) -> None:
         """Record the drift episode of ``name``; ``None`` closes it."""
-        if episode is not None:
-            self.client.set_registered_model_tag(name, DRIFT_EPISODE_TAG, json.dumps(episode))
-        elif self.drift_episode(name) is not None:
-            self.client.delete_registered_model_tag(name, DRIFT_EPISODE_TAG)
+        self._set_model_tag(name, DRIFT_EPISODE_TAG, episode)
+
+    def budget_hold(self, name: str) -> dict[str, Any] | None:
+        """The budget hold on drift-triggered retraining of ``name`` (month, projection, budget), or None."""
+        return self._model_tag(name, BUDGET_HOLD_TAG)
+
+    def set_budget_hold(self, name: str, hold: dict[str, Any] | None) -> None:
+        """Hold drift-triggered retraining of ``name`` for a budget projection; ``None`` releases it. A model not
+        registered yet has nothing to hold."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._set_model_tag(name, BUDGET_HOLD_TAG, hold)
+        except MlflowException as exc:
+            if not _not_found(exc):
+                raise
 
     # -- versions --------------------------------------------------------------------------------------
 

@@ -71,6 +71,21 @@ class Storage:
             return
         _local(uri).unlink(missing_ok=True)
 
+    def size(self, uri: str) -> int:
+        """Bytes stored at ``uri``: a file, or every file under a folder or prefix; 0 when nothing is there."""
+        if is_s3(uri):
+            bucket, key = self.s3.parse_s3_url(uri)
+            if key and self.s3.check_for_key(key, bucket_name=bucket):
+                return int(self.s3.head_object(key, bucket_name=bucket)["ContentLength"])
+            found = self.s3.get_file_metadata(key.rstrip("/") + "/", bucket_name=bucket) or []
+            return sum(int(f.get("Size", 0)) for f in found)
+        path = _local(uri)
+        if path.is_file():
+            return path.stat().st_size
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return 0
+
     def is_dir(self, uri: str) -> bool:
         if is_s3(uri):
             return uri.endswith("/") or not self.exists(uri)

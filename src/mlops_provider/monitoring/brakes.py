@@ -74,6 +74,7 @@ def decide(
     runs: Sequence[Any],
     now: datetime,
     champion: str | None = None,
+    budget_hold: Mapping[str, Any] | None = None,
 ) -> tuple[Decision, dict[str, Any] | None]:
     """The brakes. Returns (decision, new episode state or None when the episode is over).
 
@@ -84,6 +85,7 @@ def decide(
     :param runs: the model's recent training runs (MLflow runs: ``info.start_time``/``info.end_time`` in ms).
     :param now: the time of the check.
     :param champion: the champion version the check used.
+    :param budget_hold: the model's budget hold (the ``mlops.budget_hold`` tag), None when there is none.
     """
     if not drifted:
         if episode:
@@ -107,6 +109,19 @@ def decide(
                 f"{state.get('breaker_opened')}: {state['unresolved']} drift-triggered retrains did not "
                 "bring drift under the threshold; a human must look (see the runbook), then close the "
                 "episode",
+            ),
+            state,
+        )
+    if budget_hold:
+        projected, budget = float(budget_hold.get("projected", 0)), float(budget_hold.get("budget", 0))
+        hold_at = float(budget_hold.get("hold_at", 0))
+        return (
+            Decision(
+                emit=False,
+                brake="budget",
+                reason=f"budget: {budget_hold.get('month')} is projected at ${projected:,.2f}, over {hold_at:g} x "
+                f"the ${budget:,.2f} budget; drift-triggered retraining is held until a person raises "
+                "cost.monthly_budget_usd or the spend falls (docs/cost.md, 'Budget exceeded')",
             ),
             state,
         )

@@ -18,9 +18,12 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
+
+if TYPE_CHECKING:
+    from mlops_provider.notifications.catalogue import Alert
 
 #: ``scheme://user:password@`` in free text: group 1 keeps everything up to the password.
 _URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)[^\s/]*@")
@@ -92,40 +95,64 @@ def retry_outcome(context: Any) -> tuple[bool, str]:
 DEPLOY_TASKS = ("approve", "start_", "observe_", "conclude_", "promote")
 
 
-def failure_text(context: Any, model: str) -> str:
-    """The alert for a failed task: what failed, the exception's first lines, whether Airflow retries it, what next."""
+#: Exception classes whose failure has an alert kind of its own (else ``task_failed``).
+_FAILURE_KINDS = {"DataValidationFailed": "validation_failed", "GateFailed": "gate_failed"}
+
+
+def failure_alert(context: Any, model: str) -> Alert:
+    """The alert for a failed task: what failed, the exception's lines, whether Airflow retries it, what next.
+
+    A failed data validation or failed gates get their own kind, with every failed expectation or gate (the
+    exception lists them with their numbers); any other error shows its first 8 lines.
+    """
+    from mlops_provider import settings
+    from mlops_provider.notifications import catalogue
+
     ti = context.get("ti") or context.get("task_instance")
-    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
-    task_id = getattr(ti, "task_id", "?")
-    run_id = context.get("run_id", "?")
+    dag_id = str(getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?"))
+    task_id = str(getattr(ti, "task_id", "?"))
+    run_id = str(context.get("run_id", "?"))
     exc = context.get("exception")
-    first = str(exc).strip().splitlines() if exc else []
-    reason = "\n".join(first[:8]) if first else "no exception text (see the task log)"
+    kind = _FAILURE_KINDS.get(type(exc).__name__, "task_failed") if exc is not None else "task_failed"
+    lines = str(exc).strip().splitlines() if exc else []
+    lines = lines[:40] if kind != "task_failed" else lines[:8]
     retried, outcome = retry_outcome(context)
-    url = getattr(ti, "log_url", None)
-    where = f"\nLog: {url}" if url else ""
+    url = catalogue.task_url(settings.ui_base_url(), dag_id, run_id if run_id != "?" else None, task_id)
     if retried:
-        head, nxt = ":large_orange_circle:", "Airflow runs it again after the retry delay; nothing downstream ran yet."
+        nxt = "Airflow runs it again after the retry delay; nothing downstream ran yet."
     else:
-        kind = str(dag_id).rsplit("_", 1)[-1]
+        dag_kind = dag_id.rsplit("_", 1)[-1]
         stopped = {
             "training": "nothing downstream (registration, promotion) happened; the champion is unchanged.",
             "scoring": "no predictions were written for this run; the champion keeps serving.",
             "drift": "no drift verdict and no drift event for this run; no retrain was requested.",
-        }.get(kind, "nothing downstream of it ran.")
-        if kind == "training" and str(task_id).startswith(("observe_", "conclude_")):
+        }.get(dag_kind, "nothing downstream of it ran.")
+        if dag_kind == "training" and task_id.startswith(("observe_", "conclude_")):
             stopped = (
                 "the run's end_ task takes the version off its trial if it is still on one (it then stops serving "
                 "from the next scoring run); the champion is unchanged."
             )
-        elif kind == "training" and str(task_id).startswith(DEPLOY_TASKS):
+        elif dag_kind == "training" and task_id.startswith(DEPLOY_TASKS):
             stopped = "the version stays registered but does not serve; the champion is unchanged."
-        head, nxt = ":red_circle:", f"the run stops here; {stopped}"
-    return (
-        f"{head} {model}: task `{task_id}` of `{dag_id}` failed in run `{run_id}`{outcome}.\n"
-        f"{type(exc).__name__ + ': ' if exc else ''}{reason}\n"
-        f"Next: {nxt}{where}"
+        nxt = f"the run stops here; {stopped}"
+    return catalogue.failed_task(
+        kind=kind,
+        model=model,
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        outcome=outcome,
+        retried=retried,
+        error=type(exc).__name__ if exc else "",
+        lines=lines,
+        next=nxt,
+        link=url,
     )
+
+
+def failure_text(context: Any, model: str) -> str:
+    """:func:`failure_alert` as text."""
+    return failure_alert(context, model).text()
 
 
 def _webhook_secrets(password: str | None, url: str | None) -> list[str]:
@@ -180,6 +207,8 @@ class AlertNotifier(BaseNotifier):
     :param model: model name, for the message.
     :param slack_conn_id: Slack incoming-webhook connection; when it does not exist, log + outbox.
     :param text: message (templated); default a failure summary built from the callback context.
+    :param alert: a prepared :class:`~mlops_provider.notifications.catalogue.Alert` (text and Slack blocks);
+        wins over ``text``.
 
     When the connection exists but Slack fails (an error, a timeout, a non-2xx answer) on every attempt, the
     alert goes to the outbox as well, with the reason (masked) in ``slack_error``.
@@ -196,11 +225,19 @@ class AlertNotifier(BaseNotifier):
     #: No further attempt starts when it could end later than this many seconds after the first one began.
     slack_budget: float = 40.0
 
-    def __init__(self, *, model: str, slack_conn_id: str | None = "slack_mlops", text: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        slack_conn_id: str | None = "slack_mlops",
+        text: str | None = None,
+        alert: Alert | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.slack_conn_id = slack_conn_id
         self.text = text
+        self.alert = alert
 
     def _slack_connection(self) -> Any | None:
         if not self.slack_conn_id:
@@ -212,7 +249,9 @@ class AlertNotifier(BaseNotifier):
         except Exception:
             return None
 
-    def _send_to_slack(self, text: str, password: str | None) -> tuple[int, str] | None:
+    def _send_to_slack(
+        self, text: str, password: str | None, blocks: list[dict[str, Any]] | None = None
+    ) -> tuple[int, str] | None:
         """Post ``text`` through the Slack provider's webhook hook: None when it arrived, else (attempts, reason).
 
         The reason is the last attempt's error, one line, masked: neither the webhook URL nor its token.
@@ -235,7 +274,7 @@ class AlertNotifier(BaseNotifier):
                     logger=_slack_sdk_logger(),
                 )
                 secrets = _webhook_secrets(password, hook.get_conn().url)  # builds the client: URL from the connection
-                response = hook.send(text=text)
+                response = hook.send(text=text, blocks=blocks) if blocks else hook.send(text=text)
                 status = getattr(response, "status_code", 200)
                 if isinstance(status, int) and 200 <= status < 300:
                     return None
@@ -257,7 +296,7 @@ class AlertNotifier(BaseNotifier):
             pause *= 2
         return attempts, "no attempt made"  # pragma: no cover - the loop returns
 
-    def _to_outbox(self, text: str, slack_error: str | None = None) -> str:
+    def _to_outbox(self, text: str, slack_error: str | None = None, extra: dict[str, Any] | None = None) -> str:
         from mlops_provider import settings
 
         path = settings.outbox_path()
@@ -266,6 +305,7 @@ class AlertNotifier(BaseNotifier):
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model": self.model,
             "slack_conn_id": self.slack_conn_id,
+            **(extra or {}),
             "text": text,
         }
         if slack_error is not None:
@@ -274,22 +314,34 @@ class AlertNotifier(BaseNotifier):
             fh.write(json.dumps(record) + "\n")
         return f"outbox:{path}"
 
-    def deliver(self, text: str) -> str:
-        """Send ``text``, masked (:func:`mask_text`); returns where it went (``slack:<conn>`` or ``outbox:<path>``).
+    def deliver(self, message: str | Alert) -> str:
+        """Send ``message``, masked (:func:`mask_text`); returns where it went (``slack:<conn>`` or ``outbox:<path>``).
 
-        Slack when the connection exists and one of the attempts gets through; the outbox when there is no
-        connection or every attempt failed (then with ``slack_error``). Slack's failures never raise.
+        Slack when the connection exists and one of the attempts gets through (an :class:`Alert` as blocks,
+        with its text as the fallback); the outbox when there is no connection or every attempt failed (then
+        with ``slack_error``). The outbox line of an :class:`Alert` has its kind, severity and numbers too.
+        Slack's failures never raise.
         """
-        text = mask_text(text)
+        blocks: list[dict[str, Any]] | None = None
+        extra: dict[str, Any] | None = None
+        if isinstance(message, str):
+            text = mask_text(message)
+        else:
+            text = mask_text(message.text())
+            extra = message.record()
+            try:
+                blocks = json.loads(mask_text(json.dumps(message.blocks())))
+            except ValueError:  # masking cut into the JSON: the text alone still goes
+                blocks = None
         self.log.warning("MLOps alert for %s:\n%s", self.model, text)
         conn = self._slack_connection()
         if conn is None:
-            return self._to_outbox(text)
-        failed = self._send_to_slack(text, getattr(conn, "password", None))
+            return self._to_outbox(text, extra=extra)
+        failed = self._send_to_slack(text, getattr(conn, "password", None), blocks)
         if failed is None:
             return f"slack:{self.slack_conn_id}"
         attempts, slack_error = failed
-        where = self._to_outbox(text, slack_error=slack_error)
+        where = self._to_outbox(text, slack_error=slack_error, extra=extra)
         self.log.warning(
             "Slack delivery of the %s alert through connection %r failed after %d attempt(s): %s. "
             "The alert is in the outbox %s instead.",
@@ -302,4 +354,74 @@ class AlertNotifier(BaseNotifier):
         return where
 
     def notify(self, context: Any) -> None:
-        self.deliver(self.text or failure_text(context, self.model))
+        if self.alert is not None:
+            self.deliver(self.alert)
+            return
+        if self.text:
+            self.deliver(self.text)
+            return
+        exc = context.get("exception")
+        if getattr(exc, "announced", False):  # the operator sent this event's alert itself, with its numbers
+            self.log.info("The alert for this failure was sent by the task itself")
+            return
+        announce(failure_alert(context, self.model), self.slack_conn_id, log=self.log)
+
+
+def announce(alert: Alert, slack_conn_id: str | None, *, log: Any = None) -> str | None:
+    """Deliver ``alert`` (:meth:`AlertNotifier.deliver`) and record its incident
+    (:func:`~mlops_provider.notifications.incidents.track`). Never raises: the event it reports has happened
+    whatever becomes of the message, so a task goes on; a failure to alert is logged. Returns where it went.
+    """
+    import logging
+
+    from mlops_provider.notifications import incidents
+
+    logger = log or logging.getLogger(__name__)
+    try:
+        incidents.track(alert)
+    except Exception as exc:
+        logger.error("Could not record the %s incident of %s: %s", alert.kind, alert.model, mask_text(str(exc)))
+    try:
+        return AlertNotifier(model=alert.model, slack_conn_id=slack_conn_id).deliver(alert)
+    except Exception as exc:
+        logger.error("Could not deliver the %s alert of %s: %s", alert.kind, alert.model, mask_text(str(exc)))
+        return None
+
+
+class RecoveryNotifier(BaseNotifier):
+    """DAG-level success callback: a run that succeeds after failed runs of its DAG resolves their incidents
+    and sends the ``recovered`` alert. It runs in the dag-processor (Airflow 3 runs DAG-level callbacks there).
+
+    :param model: model name.
+    :param slack_conn_id: as for :class:`AlertNotifier`.
+    """
+
+    def __init__(self, *, model: str, slack_conn_id: str | None = "slack_mlops") -> None:
+        super().__init__()
+        self.model = model
+        self.slack_conn_id = slack_conn_id
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render; and where the DAG is a serialized one (``dag.test()`` runs DAG callbacks so), it has
+        no template environment to ask for."""
+
+    def notify(self, context: Any) -> None:
+        from mlops_provider import settings
+        from mlops_provider.notifications import catalogue, incidents
+
+        dag_id = str(getattr(context.get("dag"), "dag_id", "") or "")
+        run_id = str(context.get("run_id") or "")
+        if not dag_id:
+            return
+        closed = incidents.resolve(self.model, f"dag:{dag_id}", f"run {run_id} succeeded")
+        if not closed:
+            return
+        alert = catalogue.recovered(
+            model=self.model,
+            dag_id=dag_id,
+            run_id=run_id,
+            failures=sum(1 + int(i.get("updates") or 0) for i in closed),
+            since=min(str(i["opened_at"]) for i in closed),
+            link=catalogue.run_url(settings.ui_base_url(), dag_id, run_id),
+        )
+        announce(alert, self.slack_conn_id, log=self.log)

@@ -65,8 +65,24 @@ class MlopsBaseOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
 
     def pre_execute(self, context: Any) -> None:
+        from mlops_provider.cost.usage import Meter
+
         quiet_library_noise()
+        self._meter = Meter.start()
         super().pre_execute(context)
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        """Push what this task used (XCom ``mlops_resources``) for the run's cost report; never fails the task."""
+        from mlops_provider.naming import RESOURCES_XCOM
+
+        super().post_execute(context, result)
+        meter = getattr(self, "_meter", None)
+        if meter is None:
+            return
+        try:
+            context["ti"].xcom_push(key=RESOURCES_XCOM, value=meter.reading())
+        except Exception as exc:  # the cost report then counts this task as unmeasured
+            self.log.warning("Could not record this task's resource use: %s", exc)
 
     @cached_property
     def pipeline(self) -> PipelineConfig:
@@ -115,6 +131,43 @@ class MlopsBaseOperator(BaseOperator):
         from mlops_provider import settings
 
         return settings.allowed_estimator_modules()
+
+    def announce(self, alert: Any) -> None:
+        """Send an operational alert (:mod:`mlops_provider.notifications.catalogue`) through the model's alerting
+        connection and record its incident; never fails the task (:func:`~mlops_provider.notifications.alerts.
+        announce`)."""
+        from mlops_provider.notifications.alerts import announce
+
+        announce(alert, self.pipeline.alerting.slack_conn_id, log=self.log)
+
+    def primary_metric(self, version: str | None) -> float | None:
+        """The config's primary metric as recorded on ``version`` (tag ``mlops.metrics``), None if absent."""
+        import json
+
+        from mlops_provider.naming import METRICS_TAG
+
+        if not version:
+            return None
+        try:
+            tags = self.mlflow_hook.get_conn().get_model_version(self.model_name, version).tags or {}
+            value = json.loads(tags.get(METRICS_TAG, "{}")).get(self.pipeline.primary_metric)
+        except Exception:  # the alert goes out without the number
+            return None
+        return float(value) if isinstance(value, int | float) else None
+
+    @staticmethod
+    def run_link(context: Mapping[str, Any]) -> str | None:
+        """This DAG run's page in the Airflow UI (``[api] base_url``), None when the base URL is not set."""
+        from mlops_provider import settings
+        from mlops_provider.notifications.catalogue import run_url
+
+        dag_id = getattr(context.get("dag"), "dag_id", None) or getattr(context.get("ti"), "dag_id", "")
+        return run_url(settings.ui_base_url(), str(dag_id), context.get("run_id"))
+
+    def drift_triggered(self, context: Mapping[str, Any]) -> bool:
+        """Whether this DAG run was started by the model's drift Asset (a drift-triggered retrain)."""
+        events = self.trigger_record(context).get("asset_events") or []
+        return any(e.get("asset") == self.pipeline.drift_asset_uri for e in events)
 
     @contextmanager
     def mlflow_run(self, run_id: str) -> Generator[Any, None, None]:

@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
 
 class TrialFailed(AirflowFailException):
-    """A canary or shadow trial failed its gates (or its window): it was rolled back, the champion stayed."""
+    """A canary or shadow trial failed its gates (or its window): it was rolled back, the champion stayed.
+
+    ``announced``: the operator sent the ``trial_outcome`` alert with the numbers itself; the failure callback
+    then does not send a second one.
+    """
+
+    announced: bool = False
 
 
 def registered_version(registration: Mapping[str, Any] | Any, model: str, task: str) -> str:
@@ -125,6 +131,18 @@ class ConcludeTrialOperator(PromoteModelOperator):
             "window": obs.get("window", {}),
         }
         alias = TRIAL_ALIASES[strategy]
+        window = obs.get("window", {})
+        outcome = {
+            "model": self.model_name,
+            "strategy": strategy,
+            "version": version,
+            "champion": compared,
+            "rows": int(window.get("rows", 0) or 0),
+            "runs": int(window.get("runs", 0) or 0),
+            "gates": obs.get("gates", []),
+            "dag_id": self.dag_id,
+            "run_id": str(context.get("run_id")),
+        }
         if not obs.get("passed"):
             removed = registry.end_trial(
                 self.model_name,
@@ -134,7 +152,14 @@ class ConcludeTrialOperator(PromoteModelOperator):
             )
             failed = [g for g in obs.get("gates", []) if not g.get("passed")]
             champion = registry.champion(self.model_name)
-            raise TrialFailed(
+            from mlops_provider.notifications import catalogue
+
+            self.announce(
+                catalogue.trial_outcome(
+                    **{**outcome, "champion": champion}, promoted=False, link=self.run_link(context)
+                )
+            )
+            failure = TrialFailed(
                 f"{strategy} trial of {self.model_name} v{version} failed: "
                 + "; ".join(f"{g['gate']}: {g['detail']}" for g in failed)
                 + f". Rolled back automatically: alias {alias} "
@@ -142,6 +167,8 @@ class ConcludeTrialOperator(PromoteModelOperator):
                 + f"; champion stays v{champion}, and scoring serves only v{champion} from its next run. v{version} "
                 "is tagged mlops.trial with these numbers"
             )
+            failure.announced = True  # the failure callback does not alert again
+            raise failure
 
         def check(current: str | None) -> str:
             window = obs.get("window", {})
@@ -160,6 +187,15 @@ class ConcludeTrialOperator(PromoteModelOperator):
             record=record,
             check=check,
         )
+        if promotion.promoted:
+            self.announce_deployment(
+                context,
+                version,
+                promotion.previous_champion,
+                promotion.evidence,
+                how=f"promoted after a {strategy} trial ({outcome['rows']:,} rows in {outcome['runs']} scoring runs)",
+                trial=outcome,
+            )
         out = promotion.as_dict()
         out.pop("completed")
         return out

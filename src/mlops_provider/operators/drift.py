@@ -14,7 +14,7 @@ The operators here are thin: they fetch, call :mod:`mlops_provider.monitoring`, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,62 @@ class DriftCheckOperator(MlopsBaseOperator):
         with _task_failure():
             return current_window(self.prediction_log, ds, self.pipeline, self.storage)
 
+    def announce_verdict(
+        self,
+        context: Context,
+        features: Any,
+        prediction: Any,
+        version: str,
+        decision: Any,
+        *,
+        episode: Mapping[str, Any] | None,
+        closed: bool,
+    ) -> None:
+        """Alert on what the check found: drift (with the retrain or the brake that held it), the circuit breaker
+        opening (escalation), or nothing. Checks held back because a retrain is on its way, or by a breaker or a
+        no-new-data finding already escalated, stay quiet. Drift gone closes the model's drift incidents."""
+        from mlops_provider.notifications import catalogue, incidents
+
+        cfg = self.pipeline
+        link = self.run_link(context)
+        if closed:
+            incidents.resolve(self.model_name, "drift", decision.reason)
+            return
+        if not features.dataset_drift:
+            return
+        if decision.escalate:
+            self.announce(
+                catalogue.circuit_open(
+                    model=self.model_name,
+                    retrains=int((episode or {}).get("unresolved") or cfg.drift.max_consecutive_retrains),
+                    limit=cfg.drift.max_consecutive_retrains,
+                    share=features.drift_share,
+                    drifted=features.drifted_columns,
+                    reason=decision.reason,
+                    link=link,
+                )
+            )
+            return
+        if decision.brake in ("deduplication", "circuit_breaker", "no_new_data", "budget"):
+            return
+        drifted = [c for c in features.columns if c.drifted]
+        self.announce(
+            catalogue.drift_detected(
+                model=self.model_name,
+                champion=version,
+                drifted=features.drifted_columns,
+                features=len(features.columns),
+                share=features.drift_share,
+                threshold=cfg.drift.drift_share,
+                top=[(c.column, c.method, c.score) for c in drifted[:5]],
+                prediction=prediction.text(),
+                retrain=bool(decision.emit),
+                brake=decision.brake,
+                reason=decision.reason,
+                link=link,
+            )
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         import tempfile
         from pathlib import Path
@@ -147,16 +203,28 @@ class DriftCheckOperator(MlopsBaseOperator):
         registry = self.mlflow_hook.registry
         episode = registry.drift_episode(self.model_name)
         last_training, runs = reference.last_training(client, self.experiment_name)
-        decision, new_episode = decide(cfg.drift, features.dataset_drift, episode, last_training, runs, _now(), version)
+        decision, new_episode = decide(
+            cfg.drift,
+            features.dataset_drift,
+            episode,
+            last_training,
+            runs,
+            _now(),
+            version,
+            budget_hold=registry.budget_hold(self.model_name),
+        )
         registry.set_drift_episode(self.model_name, new_episode)
         summary = check.summary(cfg, features, prediction, version, decision.reason)
         self.log.info("%s. Report: %s", summary, report_uri)
-        if decision.escalate:
-            from mlops_provider.notifications.alerts import AlertNotifier
-
-            AlertNotifier(model=self.model_name, slack_conn_id=cfg.alerting.slack_conn_id).deliver(
-                f":rotating_light: {summary}. Drifted: {', '.join(features.drifted_columns)}. Report: {report_uri}"
-            )
+        self.announce_verdict(
+            context,
+            features,
+            prediction,
+            version,
+            decision,
+            episode=new_episode,
+            closed=bool(episode) and not new_episode,
+        )
         return {
             "champion_version": version,
             "window": days,

@@ -165,9 +165,55 @@ class PromoteModelOperator(MlopsBaseOperator):
             run_id=context["run_id"],
             check=lambda current: self.evidence_holds(version, current),
         )
+        if promotion.promoted:
+            self.announce_deployment(context, version, promotion.previous_champion, promotion.evidence or self.reason)
         out = promotion.as_dict()
         out.pop("completed")
         return out
+
+    def announce_deployment(
+        self,
+        context: Context,
+        version: str,
+        previous: str | None,
+        why: str,
+        *,
+        how: str = "promoted",
+        trial: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Alert that ``version`` became champion: ``retrain_finished`` when a drift event started this run (with
+        the time since the drift episode began), else the trial's outcome, else ``promoted``."""
+        from datetime import UTC, datetime
+
+        from mlops_provider.notifications import catalogue
+
+        link = self.run_link(context)
+        if self.drift_triggered(context):
+            started = (self.mlflow_hook.registry.drift_episode(self.model_name) or {}).get("started")
+            alert = catalogue.retrain_finished(
+                model=self.model_name,
+                version=version,
+                previous=previous,
+                metric=self.pipeline.primary_metric,
+                value=self.primary_metric(version),
+                previous_value=self.primary_metric(previous),
+                drift_started=datetime.fromisoformat(started) if started else None,
+                deployed_at=datetime.now(UTC),
+                how=how,
+                link=link,
+            )
+        elif trial is not None:
+            alert = catalogue.trial_outcome(**trial, promoted=True, link=link)
+        else:
+            alert = catalogue.promoted(
+                model=self.model_name,
+                version=version,
+                previous=previous,
+                why=why,
+                by=f"DAG run {context.get('run_id')}",
+                link=link,
+            )
+        self.announce(alert)
 
     def evidence_holds(self, version: str, current: str | None) -> str:
         """Why ``version`` may replace champion ``current`` now, or :class:`PromotionRefused`."""
@@ -319,6 +365,18 @@ class RollbackOperator(MlopsBaseOperator):
             ) from None
         name = self.model_name
         if rollback.promoted:
+            from mlops_provider.notifications import catalogue
+
+            self.announce(
+                catalogue.rolled_back(
+                    model=name,
+                    version=rollback.champion,
+                    previous=rollback.previous_champion,
+                    why=reason,
+                    by=by,
+                    link=self.run_link(context),
+                )
+            )
             self.log.info(
                 "%s: champion %s → v%s (rollback by %s: %s)",
                 name,

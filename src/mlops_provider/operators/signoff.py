@@ -90,7 +90,39 @@ class SignOffOperator(MlopsBaseOperator, ApprovalOperator):
         version = registered_version(self.registration, self.model_name, "approve")
         self.subject, self.body = self.request_text(version)
         self.log.info("Asking for sign-off: %s", self.subject)
+        self.notifiers = [*self.notifiers, self.request_notifier(context, version)]
         return super().execute(context)
+
+    def request_notifier(self, context: Context, version: str) -> Any:
+        """The ``approval_requested`` alert, sent by Airflow's human-in-the-loop notifiers once the request
+        exists; its link opens the request on the Required Actions page (``[api] base_url``)."""
+        from mlops_provider import settings
+        from mlops_provider.notifications import catalogue
+        from mlops_provider.notifications.alerts import AlertNotifier
+
+        cfg = self.pipeline
+        tags = self.mlflow_hook.get_conn().get_model_version(self.model_name, version).tags or {}
+        gates = [g for g in json.loads(tags.get(GATES_TAG, "[]")) if not g.get("skipped")]
+        champion = self.mlflow_hook.registry.champion(self.model_name)
+        try:
+            link: str | None = self.generate_link_to_ui_from_context(context=context, base_url=settings.ui_base_url())
+        except ValueError:  # no [api] base_url
+            link = None
+        alert = catalogue.approval_requested(
+            model=self.model_name,
+            version=version,
+            champion=champion,
+            metric=cfg.primary_metric,
+            value=self.primary_metric(version),
+            champion_value=self.primary_metric(champion),
+            gates_passed=sum(1 for g in gates if g.get("passed")),
+            gates=len(gates),
+            strategy=cfg.deploy.strategy,
+            timeout_hours=cfg.deploy.approval.timeout_hours,
+            assigned=cfg.deploy.approval.assigned_users,
+            link=link,
+        )
+        return AlertNotifier(model=self.model_name, slack_conn_id=cfg.alerting.slack_conn_id, alert=alert)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         version = registered_version(self.registration, self.model_name, "approve")

@@ -70,8 +70,7 @@ class TrainModelOperator(MlopsBaseOperator):
         from mlops_provider.monitoring.brakes import with_no_new_data
 
         cfg = self.pipeline
-        events = self.trigger_record(context).get("asset_events") or []
-        if not any(e.get("asset") == cfg.drift_asset_uri for e in events):
+        if not self.drift_triggered(context):
             return
         registry = self.mlflow_hook.registry
         champion = registry.champion(self.model_name)
@@ -98,14 +97,13 @@ class TrainModelOperator(MlopsBaseOperator):
         registry.set_drift_episode(self.model_name, episode)
         client.set_tag(run_id, RETRAIN_OUTCOME_TAG, "no_new_data")
         client.set_terminated(run_id, status="KILLED")
-        from mlops_provider.notifications.alerts import AlertNotifier
+        from mlops_provider.notifications import catalogue
 
-        try:
-            AlertNotifier(model=self.model_name, slack_conn_id=cfg.alerting.slack_conn_id).deliver(
-                f":rotating_light: {message}"
+        self.announce(
+            catalogue.no_new_data(
+                model=self.model_name, champion=champion, snapshot=sha, message=message, link=self.run_link(context)
             )
-        except Exception as exc:  # the decision stands (recorded above); a retry would only alert again
-            self.log.error("Could not deliver the escalation alert: %s", exc)
+        )
         raise AirflowSkipException(message)
 
     def _train(self, run_id: str) -> dict[str, Any]:
