@@ -51,6 +51,7 @@ from mlops_provider.config.schema_ops import (
     ScoringConfig,
     UnseenCategoriesCheck,
 )
+from mlops_provider.config.schema_retention import RetentionConfig
 from mlops_provider.config.schema_training import DEFAULT_ESTIMATOR_MODULES, EstimatorConfig, TrainingConfig
 from mlops_provider.config.templates import ALLOWED_MACROS, TEMPLATED_FIELDS, find_templates, template_problem
 
@@ -94,6 +95,10 @@ class PipelineConfig(Section):
     drift: DriftConfig = Field(default_factory=DriftConfig, description="Drift checks and drift-triggered retraining.")
     cost: CostConfig = Field(
         default_factory=CostConfig, description="What a run costs (instance and storage rates), and the monthly budget."
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How long model versions, prediction logs and drift reports are kept (the retention DAG).",
     )
 
     @model_validator(mode="before")
@@ -234,6 +239,21 @@ class PipelineConfig(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    @rule(
+        "retention.prediction_log_days",
+        "at least `drift.window_days`: the drift check reads that many days of the prediction log.",
+    )
+    def _retention_keeps_the_drift_window(self) -> PipelineConfig:
+        if self.retention.prediction_log_days < self.drift.window_days:
+            raise FieldProblem(
+                "retention.prediction_log_days",
+                f"prediction_log_days ({self.retention.prediction_log_days}) is shorter than drift.window_days "
+                f"({self.drift.window_days}), so retention would remove days the drift check reads; set "
+                f"retention.prediction_log_days to {self.drift.window_days} or more",
+            )
+        return self
+
     # -- derived values used by factories and operators -----------------------------------------------
 
     @property
@@ -295,6 +315,7 @@ __all__ = [
     "NonNumericCheck",
     "PipelineConfig",
     "PredictionShiftGate",
+    "RetentionConfig",
     "ScheduleConfig",
     "ScoringConfig",
     "Severity",
