@@ -44,6 +44,12 @@ BUDGET_HOLD_TAG = TAG_PREFIX + "budget_hold"
 #: On a cost run: the DAG and the Airflow run it costs.
 COST_DAG_TAG = TAG_PREFIX + "dag_id"
 COST_RUN_TAG = TAG_PREFIX + "airflow_run_id"
+#: On a model version: the DAG and the Airflow run that trained it (lineage tags).
+VERSION_DAG_TAG = TAG_PREFIX + "airflow_dag_id"
+VERSION_RUN_TAG = TAG_PREFIX + "airflow_run_id"
+#: On a model version: its model files were moved to the retention archive (JSON: at, uri, bytes, source,
+#: originals_removed). Set by the ``<model>_retention`` DAG (docs/retention.md).
+ARCHIVED_TAG = TAG_PREFIX + "archived"
 #: On a training run: why a drift-triggered retrain stopped before training ("no_new_data").
 RETRAIN_OUTCOME_TAG = TAG_PREFIX + "retrain_outcome"
 #: Longest model-version tag value MLflow accepts (``MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH``); a resolved
@@ -62,6 +68,12 @@ TRIAL_ARTIFACT = "trial.json"  # the trial gates of a canary or shadow trial wit
 # -- experiments --------------------------------------------------------------------------------------
 REPRODUCE_EXPERIMENT_SUFFIX = "-reproduce"
 COST_EXPERIMENT_SUFFIX = "-cost"  # one run per DAG run: what it cost (cost report)
+MONITORING_EXPERIMENT_SUFFIX = "-monitoring"  # one run per drift check, with its report
+
+# -- the retention archive ------------------------------------------------------------------------------
+ARCHIVE_FOLDER = "archive"  # <snapshot root or artifact root>/archive/<model>/ when retention.archive_root is unset
+#: Written last into a version's archive copy (files and bytes): its presence means the copy is complete.
+ARCHIVE_MANIFEST = "_archive_manifest.json"
 
 # -- XCom keys ----------------------------------------------------------------------------------------
 RESOURCES_XCOM = "mlops_resources"  # what a task of ours used: wall and CPU seconds, peak memory

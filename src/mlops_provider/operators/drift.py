@@ -23,7 +23,7 @@ from airflow.sdk import BaseOperatorLink
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops_provider.monitoring import DriftInputError
-from mlops_provider.naming import DRIFT_REPORT_ARTIFACT
+from mlops_provider.naming import DRIFT_REPORT_ARTIFACT, MONITORING_EXPERIMENT_SUFFIX
 from mlops_provider.operators.base import MlopsBaseOperator
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ class DriftCheckOperator(MlopsBaseOperator):
 
         # Evidently renders the report people look at, on a deterministic sample of each side.
         snap = check.drift_report(cfg, snapshot, log, columns)
-        experiment = self.mlflow_hook.ensure_experiment(f"{self.model_name}-monitoring")
+        experiment = self.mlflow_hook.ensure_experiment(self.model_name + MONITORING_EXPERIMENT_SUFFIX)
         with mlflow.start_run(experiment_id=experiment, run_name=f"drift-{context['ds']}") as run:
             mlflow.set_tags(
                 {
