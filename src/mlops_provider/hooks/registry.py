@@ -30,6 +30,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_provider.hooks.locks import LOCK_TIMEOUT_SECONDS, AliasLock, NoAliasLock
+from mlops_provider.hooks.registry_retention import RetentionMoves
 from mlops_provider.hooks.registry_trials import TrialMoves
 from mlops_provider.naming import (
     BUDGET_HOLD_TAG,
@@ -99,7 +100,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class ModelRegistry(TrialMoves):
+class ModelRegistry(TrialMoves, RetentionMoves):
     """Alias lookups, serialized crash-safe promotion and the promotion history of registered models.
 
     :param client: an ``MlflowClient`` (the hook's).
