@@ -27,7 +27,9 @@ def dags_folder(tmp_path: Path) -> Path:
 
 #: The DAGs of the shipped configs (churn, and churn_canary which deploys by canary), sorted.
 SHIPPED_DAGS = [
-    f"{model}_{kind}" for model in ("churn", "churn_canary") for kind in ("drift", "rollback", "scoring", "training")
+    f"{model}_{kind}"
+    for model in ("churn", "churn_canary")
+    for kind in ("drift", "retention", "rollback", "scoring", "training")
 ]
 
 
@@ -70,6 +72,7 @@ def test_one_broken_config_leaves_the_others_loaded(dags_folder: Path) -> None:
     assert result["dags"] == [
         *sorted(SHIPPED_DAGS),
         "fraud_drift",
+        "fraud_retention",
         "fraud_rollback",
         "fraud_scoring",
         "fraud_training",
@@ -163,3 +166,17 @@ def test_rollback_dag_is_manual_with_one_task_and_its_params() -> None:
     assert dag.params["version"] is None and dag.params["reason"] == "manual rollback"
     assert set(dag.tags) == {"mlops", "churn", "rollback"} and dag.owner == config.owner
     assert "airflow dags trigger churn_rollback" in (dag.doc_md or "")
+
+
+def test_retention_dag_runs_weekly_with_a_dry_run_param_and_ends_with_the_cost_report() -> None:
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.factories import build_retention_dag
+
+    raw = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())
+    dag = build_retention_dag(PipelineConfig.model_validate(raw), source="dags/configs/churn.yaml")
+    assert dag.dag_id == "churn_retention" and dag.timetable.expression == "0 4 * * 0"
+    assert [t.task_id for t in dag.topological_sort()] == ["apply_retention", "cost_report"]
+    assert dag.params["dry_run"] is False and dag.params["as_of"] is None
+    assert """airflow dags trigger churn_retention -c '{"dry_run": true}'""" in (dag.doc_md or "")
+    raw["retention"] = {"schedule": None}
+    assert build_retention_dag(PipelineConfig.model_validate(raw)).schedule is None

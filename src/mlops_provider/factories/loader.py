@@ -9,6 +9,7 @@ from typing import Any
 from mlops_provider.config import LoadResult, load_folder
 from mlops_provider.config.loader import DEFAULTS_FILE
 from mlops_provider.factories.drift import build_drift_dag
+from mlops_provider.factories.retention import build_retention_dag
 from mlops_provider.factories.rollback import build_rollback_dag
 from mlops_provider.factories.scoring import build_scoring_dag
 from mlops_provider.factories.training import build_training_dag
@@ -18,6 +19,7 @@ BUILDERS = {
     "scoring": build_scoring_dag,
     "drift": build_drift_dag,
     "rollback": build_rollback_dag,
+    "retention": build_retention_dag,
 }
 
 
