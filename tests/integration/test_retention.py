@@ -24,6 +24,7 @@ MODEL = "churn_ret"
 VERSIONS = 32
 ARCHIVE = STATE / "artifacts" / "archive" / MODEL
 PREDICTIONS = STATE / "data" / "predictions" / MODEL
+FIRST_RUN = datetime(2026, 11, 2, 4, tzinfo=UTC)
 
 
 def config() -> dict[str, Any]:
@@ -70,7 +71,10 @@ def registry_of_32(airflow_db: Path) -> dict[str, Any]:
     client.set_registered_model_alias(MODEL, PREVIOUS_CHAMPION, "2")
     client.set_registered_model_alias(MODEL, CHAMPION, str(VERSIONS))
     client.set_model_version_tag(MODEL, "3", "mlops.airflow_dag_id", f"{MODEL}_training")
-    client.set_model_version_tag(MODEL, "3", "mlops.airflow_run_id", "manual__gone")
+    client.set_model_version_tag(MODEL, "3", "mlops.airflow_run_id", "manual__cleaned_up_long_ago")
+    # v4 was made by the (first) retention run itself: while that run runs, v4 must be kept
+    client.set_model_version_tag(MODEL, "4", "mlops.airflow_dag_id", f"{MODEL}_retention")
+    client.set_model_version_tag(MODEL, "4", "mlops.airflow_run_id", f"manual__{FIRST_RUN.isoformat()}")
 
     now = datetime.now(UTC)
     for days_ago in (300, 250, 10, 1):
@@ -94,7 +98,13 @@ def test_dry_run_then_archive_then_delete_weeks_later(registry_of_32, run_dag, m
     in_40_days = (now + timedelta(days=40)).isoformat()
 
     # 1. dry run, as if 40 days had passed: the plan with sizes, and nothing changes
-    dry = run_dag(config(), "retention", run_conf={"dry_run": True, "as_of": in_40_days})
+    dry = run_dag(
+        config(),
+        "retention",
+        logical_date=FIRST_RUN,
+        run_after=FIRST_RUN,
+        run_conf={"dry_run": True, "as_of": in_40_days},
+    )
     assert dry.state == "success", task_states(dry)
     plan = xcom(dry, "apply_retention")
     assert plan["dry_run"] is True and plan["archive_root"] == str(ARCHIVE)
@@ -103,10 +113,10 @@ def test_dry_run_then_archive_then_delete_weeks_later(registry_of_32, run_dag, m
     assert (decided["2"]["action"], decided["2"]["reason"]) == ("keep", "alias previous_champion points at it")
     assert (decided["32"]["action"], decided["32"]["reason"]) == ("keep", "alias champion points at it")
     assert [decided[str(v)]["reason"] for v in range(28, 32)] == ["one of the newest 5 versions"] * 4
-    assert decided["3"]["action"] == "keep"
-    assert decided["3"]["reason"].startswith(f"the state of its DAG run {MODEL}_training/manual__gone could not")
+    running = f"{MODEL}_retention/manual__{FIRST_RUN.isoformat()}"
+    assert (decided["4"]["action"], decided["4"]["reason"]) == ("keep", f"its DAG run {running} is still running")
     archived = {v for v, d in decided.items() if d["action"] == "archive"}
-    assert archived == {str(v) for v in (1, *range(4, 28))}
+    assert archived == {str(v) for v in (1, 3, *range(5, 28))}  # v3: its run is gone from Airflow, not running
     assert all(decided[v]["bytes"] and decided[v]["bytes"] > 100 for v in archived)  # sizes of the model files
     assert [p["partition"] for p in plan["prediction_logs"]] == sorted(before["logs"])[:2]
     assert all(p["bytes"] == 1000 for p in plan["prediction_logs"])
@@ -116,6 +126,7 @@ def test_dry_run_then_archive_then_delete_weeks_later(registry_of_32, run_dag, m
     # 2. the same, for real: old unaliased versions archived (tag, copy, originals removed); the rest untouched
     real = run_dag(config(), "retention", run_conf={"as_of": in_40_days})
     assert real.state == "success", task_states(real)
+    archived.add("4")  # the run that made it has finished
     after = snapshot(client)
     assert set(after["versions"]) == set(before["versions"])  # nothing deleted yet
     for v in archived:
@@ -123,7 +134,7 @@ def test_dry_run_then_archive_then_delete_weeks_later(registry_of_32, run_dag, m
         assert record["uri"] == str(ARCHIVE / f"v{v}") and record["bytes"] == decided[v]["bytes"]
         assert (ARCHIVE / f"v{v}" / "MLmodel").is_file() and (ARCHIVE / f"v{v}" / ARCHIVE_MANIFEST).is_file()
         assert not (STATE / "model-copies" / f"v{v}").exists()
-    for v in {"2", "3", *map(str, range(28, 33))}:
+    for v in {"2", *map(str, range(28, 33))}:
         assert after["versions"][v] == before["versions"][v]
         assert (STATE / "model-copies" / f"v{v}" / "MLmodel").is_file()
     assert after["aliases"] == before["aliases"]
@@ -147,5 +158,5 @@ def test_dry_run_then_archive_then_delete_weeks_later(registry_of_32, run_dag, m
     gone = {v for v, d in by_version(xcom(late, "apply_retention")).items() if d["action"] == "delete"}
     assert gone == archived
     final = snapshot(client)
-    assert set(final["versions"]) == {"2", "3", *map(str, range(28, 33))}
+    assert set(final["versions"]) == {"2", *map(str, range(28, 33))}
     assert final["archive"] == [] and final["aliases"] == before["aliases"]

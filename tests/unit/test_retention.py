@@ -108,3 +108,30 @@ def test_prediction_log_days_and_drift_runs_past_their_retention() -> None:
     assert expired_partitions(names, 180, NOW) == ["scoring_date=2026-04-30", "date=2026-05-02"]
     runs = [("b", days_ago(91)), ("a", days_ago(120)), ("c", days_ago(89))]
     assert expired_runs(runs, 90, NOW) == ["a", "b"]
+
+
+def test_a_run_airflow_does_not_know_is_not_running_but_a_failed_lookup_keeps_the_version(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    from mlops_provider.operators.retention import RetentionOperator
+
+    class Relayed(Exception):  # what the task sees when its supervisor relays the API server's answer
+        def __init__(self, status: int | None) -> None:
+            super().__init__("API_SERVER_ERROR")
+            self.error = SimpleNamespace(detail={"status_code": status})
+
+    def answer(outcome):
+        def get_dagrun_state(dag_id: str, run_id: str):
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        monkeypatch.setattr(RuntimeTaskInstance, "get_dagrun_state", staticmethod(get_dagrun_state))
+        return RetentionOperator.run_state("churn_training", "manual__1")
+
+    assert answer("running") == ("running", None)
+    assert answer(Relayed(404)) == ("not found", None)
+    assert answer(Relayed(503)) == (None, "Relayed: API_SERVER_ERROR")
+    assert answer(ConnectionError("refused")) == (None, "ConnectionError: refused")

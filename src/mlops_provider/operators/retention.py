@@ -34,6 +34,15 @@ def _removable(uri: str) -> bool:
     return "://" not in uri or uri.startswith(("file://", "s3://"))
 
 
+def _run_not_found(exc: Exception) -> bool:
+    """Whether a DAG run state lookup failed because Airflow answered 404 (no such run), directly (in-process) or
+    relayed by the task's supervisor."""
+    if getattr(getattr(exc, "response", None), "status_code", None) == 404:
+        return True
+    detail = getattr(getattr(exc, "error", None), "detail", None)
+    return isinstance(detail, dict) and detail.get("status_code") == 404
+
+
 def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -98,15 +107,18 @@ class RetentionOperator(MlopsBaseOperator):
 
     @staticmethod
     def run_state(dag_id: str, run_id: str) -> tuple[str | None, str | None]:
-        """(state, None) of an Airflow DAG run, or (None, why it could not be looked up)."""
+        """(state, None) of an Airflow DAG run, ("not found", None) when Airflow has no such run (never made, or
+        removed by ``airflow db clean``: it is not running), or (None, why it could not be looked up)."""
         try:
             from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
             state = RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id)
         except Exception as exc:
+            if _run_not_found(exc):
+                return "not found", None
             return None, f"{type(exc).__name__}: {str(exc)[:200] or 'no answer'}"
         if state is None:
-            return None, "Airflow does not know this run"
+            return None, "Airflow answered without a state"
         return str(getattr(state, "value", state)), None
 
     def version_facts(self, registry: Any) -> tuple[list[VersionFacts], dict[str, str]]:
@@ -315,18 +327,19 @@ class RetentionOperator(MlopsBaseOperator):
             drift.append({"run_id": run_id, "started": when.isoformat(timespec="seconds"), "bytes": run_bytes})
 
         counts = {a: sum(1 for d in decisions if d.action == a) for a in ("keep", "archive", "delete")}
+        would = "would be " if dry_run else ""
         self.log.info(
-            "%s %s: %d kept, %d %s archived, %d %s deleted; %d prediction log day(s), %d drift-check run(s) %s removed",
-            "Dry run of" if dry_run else "Retention of",
+            "%s %s: %d kept, %d %sarchived, %d %sdeleted; %d prediction log day(s) and %d drift-check run(s) %sremoved",
+            "Dry run of retention of" if dry_run else "Retention of",
             self.model_name,
             counts["keep"],
             counts["archive"],
-            "would be" if dry_run else "",
+            would,
             counts["delete"],
-            "would be" if dry_run else "",
+            would,
             len(logs),
             len(drift),
-            "would be" if dry_run else "",
+            would,
         )
         return {
             "dry_run": dry_run,
