@@ -135,3 +135,57 @@ def test_a_run_airflow_does_not_know_is_not_running_but_a_failed_lookup_keeps_th
     assert answer(Relayed(404)) == ("not found", None)
     assert answer(Relayed(503)) == (None, "Relayed: API_SERVER_ERROR")
     assert answer(ConnectionError("refused")) == (None, "ConnectionError: refused")
+
+
+def test_a_retry_after_a_crash_reuses_the_complete_copy_and_finishes_the_archive(tmp_path, monkeypatch) -> None:
+    import json
+
+    import yaml
+
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.naming import ARCHIVE_MANIFEST
+    from mlops_provider.operators.retention import RetentionOperator
+    from tests.conftest import REPO
+
+    raw = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())
+    raw["retention"] = {"archive_root": str(tmp_path / "archive")}
+    op = RetentionOperator(task_id="apply_retention", config=PipelineConfig.model_validate(raw))
+    originals = tmp_path / "models" / "v3"
+    originals.mkdir(parents=True)
+    (originals / "MLmodel").write_text("flavors: {}")
+    copy = tmp_path / "archive" / "v3"  # the earlier try copied the files and wrote the manifest, then died
+    copy.mkdir(parents=True)
+    (copy / "MLmodel").write_text("flavors: {}")
+    (copy / ARCHIVE_MANIFEST).write_text(json.dumps({"source": str(originals), "files": ["MLmodel"], "bytes": 11}))
+
+    marked = []
+
+    class Registry:
+        def archive_version(self, name: str, version: str, record: dict) -> None:
+            marked.append((name, version, record))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a complete copy must not be downloaded again")
+
+    monkeypatch.setattr("mlflow.artifacts.download_artifacts", no_download)
+    note = op.archive(Registry(), "3", str(originals), [], NOW)
+    assert note == f"copied to {copy}; originals removed"
+    assert not originals.exists() and (copy / "MLmodel").is_file()
+    ((name, version, record),) = marked
+    assert (name, version) == ("churn", "3")
+    assert record == {
+        "at": "2026-11-01T00:00:00+00:00",
+        "uri": str(copy),
+        "bytes": 11,
+        "source": str(originals),
+        "originals_removed": True,
+    }
+    # files another version also uses are left where they are
+    shared = tmp_path / "models" / "shared"
+    shared.mkdir()
+    (tmp_path / "archive" / "v4").mkdir()
+    (tmp_path / "archive" / "v4" / ARCHIVE_MANIFEST).write_text(json.dumps({"bytes": 5}))
+    assert op.archive(Registry(), "4", str(shared), ["9"], NOW).endswith(
+        "originals left in place: v9 use the same files"
+    )
+    assert shared.exists() and marked[-1][2]["originals_removed"] is False

@@ -96,12 +96,22 @@ class RetentionOperator(MlopsBaseOperator):
         return bool(dry), now
 
     def archive_root(self) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from mlops_provider.hooks.storage import join
 
         configured = self.pipeline.retention.archive_root
         if configured:
             return configured.rstrip("/")
-        return join(self.snapshot_root().removesuffix("/snapshots"), ARCHIVE_FOLDER, self.model_name)
+        try:
+            base = self.snapshot_root().removesuffix("/snapshots")
+        except ValueError:
+            raise AirflowFailException(
+                f"retention of {self.model_name}: nowhere to keep archive copies; set retention.archive_root, the "
+                f"[mlops] snapshot_root Airflow option, or artifact_root in the extra of MLflow connection "
+                f"{self.mlflow_conn_id!r}. Nothing changed"
+            ) from None
+        return join(base, ARCHIVE_FOLDER, self.model_name)
 
     # -- facts ----------------------------------------------------------------------------------------
 
