@@ -76,6 +76,7 @@ SCHEDULES = {
     "scoring": 'CronTriggerTimetable("0 6 * * *", timezone="UTC")',
     "drift": 'CronTriggerTimetable("0 7 * * *", timezone="UTC")',
     "rollback": "None",  # manual only
+    "retention": 'CronTriggerTimetable("0 4 * * 0", timezone="UTC")',
 }
 
 
