@@ -74,22 +74,31 @@ class CostReportOperator(MlopsBaseOperator):
     # -- what the run stored ------------------------------------------------------------------------------
 
     def stored_bytes(self, results: Sequence[Mapping[str, Any]]) -> int:
-        """Bytes of the MLflow artifacts of the runs the tasks name (``mlflow_run_id``) and of the files they name
-        (snapshot, prediction-log partition, input-check summary). Something that cannot be sized counts 0."""
+        """Bytes of the files the tasks name (snapshot, prediction-log partition, input-check summary), of the
+        MLflow artifacts of the runs they name (``mlflow_run_id``: training, drift check) and of the logged models
+        they name (``model_id``). Something that cannot be sized counts 0, with a warning."""
         total = 0
-        runs = {str(r["mlflow_run_id"]) for r in results if r.get("mlflow_run_id")}
-        client = self.mlflow_hook.get_conn() if runs else None
-        for run_id in sorted(runs):
-            try:
-                total += _artifact_bytes(client, run_id, None)
-            except Exception as exc:
-                self.log.warning("Could not size the artifacts of MLflow run %s: %s", run_id, exc)
         uris = {str(r[k]) for r in results for k in _STORED_URI_KEYS if isinstance(r.get(k), str) and r.get(k)}
         for uri in sorted(uris):
             try:
                 total += self.storage.size(uri)
             except Exception as exc:
                 self.log.warning("Could not size %s: %s", uri, exc)
+        runs = {str(r["mlflow_run_id"]) for r in results if r.get("mlflow_run_id")}
+        models = {str(r["model_id"]) for r in results if r.get("model_id")}  # MLflow 3 logged models
+        if not runs and not models:
+            return total
+        client = self.mlflow_hook.get_conn()
+        for run_id in sorted(runs):
+            try:
+                total += _artifact_bytes(client.list_artifacts, run_id, None)
+            except Exception as exc:
+                self.log.warning("Could not size the artifacts of MLflow run %s: %s", run_id, exc)
+        for model_id in sorted(models):
+            try:
+                total += _artifact_bytes(client.list_logged_model_artifacts, model_id, None)
+            except Exception as exc:
+                self.log.warning("Could not size the artifacts of logged model %s: %s", model_id, exc)
         return total
 
     # -- where it is recorded ---------------------------------------------------------------------------
@@ -152,7 +161,7 @@ class CostReportOperator(MlopsBaseOperator):
                     "projected": round(verdict.projected, 4),
                     "budget": verdict.budget,
                     "hold_at": verdict.hold_at,
-                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "since": (current or {}).get("since") or datetime.now(UTC).isoformat(timespec="seconds"),
                     "run_id": context["run_id"],
                 },
             )
@@ -212,11 +221,12 @@ def _predictions(results: Sequence[Mapping[str, Any]]) -> int | None:
     return sum(rows) if rows else None
 
 
-def _artifact_bytes(client: Any, run_id: str, path: str | None) -> int:
+def _artifact_bytes(listing: Any, owner: str, path: str | None) -> int:
+    """Bytes of every artifact ``listing(owner, path)`` lists, folders walked."""
     total = 0
-    for item in client.list_artifacts(run_id, path):
+    for item in listing(owner, path):
         if item.is_dir:
-            total += _artifact_bytes(client, run_id, item.path)
+            total += _artifact_bytes(listing, owner, item.path)
         else:
             total += int(item.file_size or 0)
     return total
