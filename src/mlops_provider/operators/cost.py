@@ -65,9 +65,13 @@ class CostReportOperator(MlopsBaseOperator):
             rate.source,
         )
         now = datetime.now(UTC)
-        self.record(context, cost, results)
+        cost_run = self.record(context, cost, results)
         month = self.month_runs(now)
-        verdict = budget_verdict(cfg.cost, sum(float(r["metrics"].get("cost_usd_total", 0)) for r in month), now)
+        actual = self.actual_month_to_date(now) if cfg.cost.cost_explorer_tag else None
+        estimated = sum(float(r["metrics"].get("cost_usd_total", 0)) for r in month)
+        verdict = budget_verdict(cfg.cost, estimated, now, actual)
+        if actual is not None:
+            self.mlflow_hook.get_conn().log_metric(cost_run, "cost_usd_actual_month_to_date", actual)
         self.enforce(context, verdict, month)
         return {"cost": cost.as_dict(), "rates": rate.source, "budget": verdict.__dict__}
 
@@ -141,6 +145,35 @@ class CostReportOperator(MlopsBaseOperator):
         from mlops_provider.cost.model import month_start
 
         return cost_runs(self.mlflow_hook.get_conn(), self.model_name, since=month_start(now))
+
+    def actual_month_to_date(self, now: datetime) -> float | None:
+        """The month's actual spend of the AWS resources tagged ``<cost.cost_explorer_tag>=<model>``, from AWS
+        Cost Explorer through the amazon provider's hook (the tasks' AWS connection); None when it cannot be
+        read (logged). Recorded on the run's cost run as ``cost_usd_actual_month_to_date``."""
+        from datetime import timedelta
+
+        from mlops_provider.cost.model import month_start
+
+        tag = str(self.pipeline.cost.cost_explorer_tag)
+        try:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            client = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="ce").get_conn()
+            answer = client.get_cost_and_usage(
+                TimePeriod={
+                    "Start": month_start(now).date().isoformat(),
+                    "End": (now.date() + timedelta(days=1)).isoformat(),
+                },
+                Granularity="MONTHLY",
+                Metrics=["UnblendedCost"],
+                Filter={"Tags": {"Key": tag, "Values": [self.model_name], "MatchOptions": ["EQUALS"]}},
+            )
+            actual = sum(float(r["Total"]["UnblendedCost"]["Amount"]) for r in answer.get("ResultsByTime", []))
+        except Exception as exc:
+            self.log.warning("Could not read the actual spend from AWS Cost Explorer (tag %s): %s", tag, exc)
+            return None
+        self.log.info("AWS Cost Explorer: %s=%s cost $%.4f this month so far", tag, self.model_name, actual)
+        return actual
 
     # -- the budget -----------------------------------------------------------------------------------------
 
