@@ -83,3 +83,42 @@ def test_far_over_the_budget_alerts_once_holds_retraining_and_lifts_the_hold_whe
     assert run_training(raised).state == "success"
     assert ModelRegistry(mlflow_client).budget_hold(model) is None
     assert not open_incidents(model, "budget")
+
+
+def test_the_budget_counts_the_actual_spend_cost_explorer_reports(run_training, mlflow_client, outbox, monkeypatch):
+    """Cost Explorer is moto's standalone server on loopback, reached through the amazon provider's hook and an
+    Airflow AWS connection; it answers with a queued month-to-date bill of $120 for the model's tagged resources."""
+    from tests.fixtures.moto import MotoServer
+
+    model = "churn_billed"
+    cfg = model_config(
+        model,
+        **{"cost.cost_explorer_tag": "mlops:model", "cost.monthly_budget_usd": 50.0, "cost.hold_retrain_at": 100.0},
+    )
+    billed = {
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": "2026-11-01", "End": "2026-11-28"},
+                "Total": {"UnblendedCost": {"Amount": "120.00", "Unit": "USD"}},
+                "Groups": [],
+                "Estimated": True,
+            }
+        ]
+    }
+    with MotoServer() as moto:
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", moto.aws_connection())
+        moto.queue_cost_and_usage(billed)
+        dr = run_training(cfg)
+    assert dr.state == "success", task_states(dr)
+
+    budget = xcom(dr, "cost_report")["budget"]
+    assert budget["actual"] == pytest.approx(120.0)
+    assert budget["estimated"] < 1.0  # a few seconds of an m5.large: the bill is what counts
+    assert budget["month_to_date"] == pytest.approx(120.0) and budget["level"] == "over"
+    (run,) = mlflow_client.search_runs(
+        [mlflow_client.get_experiment_by_name(f"{model}-cost").experiment_id],
+        filter_string=f"tags.`mlops.airflow_run_id` = '{dr.run_id}'",
+    )
+    assert run.data.metrics["cost_usd_actual_month_to_date"] == pytest.approx(120.0)
+    (breach,) = [a for a in outbox() if a["model"] == model and a["kind"] == "budget_breach"]
+    assert breach["severity"] == "warning" and "(month to date $120.00)" in breach["text"]

@@ -50,14 +50,14 @@ def test_no_drift_no_event_then_drift_emits_with_extra(run_training, run_dag, cu
     assert run_dag(cfg, "scoring", **day("2026-08-10")).state == "success"
     clean = run_dag(cfg, "drift", **day("2026-08-10"))
     states = task_states(clean)
-    assert states == {"check_drift": "success", "emit_drift_event": "skipped"}, states
+    assert states == {"check_drift": "success", "emit_drift_event": "skipped", "cost_report": "success"}, states
     check = xcom(clean, "check_drift")
     assert check["dataset_drift"] is False and check["decision"]["reason"] == "no dataset drift"
     assert drift_events(uri) == []
 
     assert run_dag(cfg, "scoring", **day("2026-08-13")).state == "success"
     drifted = run_dag(cfg, "drift", **day("2026-08-13"))
-    assert task_states(drifted) == {"check_drift": "success", "emit_drift_event": "success"}
+    assert task_states(drifted) == {"check_drift": "success", "emit_drift_event": "success", "cost_report": "success"}
     check = xcom(drifted, "check_drift")
     assert check["dataset_drift"] is True
     assert {"monthly_charges", "support_calls", "contract"} <= set(check["drifted_columns"])

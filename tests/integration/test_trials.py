@@ -70,7 +70,7 @@ def test_the_first_version_is_promoted_without_a_trial(two_versions, mlflow_clie
     first = two_versions["first"]
     states = task_states(first)
     tasks = ["validate_data", "train", "evaluate_gates", "register", "start_canary", "observe_canary"]
-    assert states == dict.fromkeys([*tasks, "conclude_canary", "end_canary"], "success")
+    assert states == dict.fromkeys([*tasks, "conclude_canary", "end_canary", "cost_report"], "success")
     start = xcom(first, "start_canary")
     assert start["promoted"] is True and start["champion"] == start["version"] == "1"
     assert start["previous_champion"] is None and "no champion to compare with" in start["evidence"]

@@ -197,3 +197,36 @@ def test_an_alert_slack_refuses_lands_in_the_outbox_with_its_kind_and_numbers_an
     assert "Status Code: 500" in record["slack_error"]
     raw = outbox.read_text()
     assert not any(part in raw for part in TOKEN_PARTS)
+
+
+def test_a_registered_secret_is_masked_in_every_part_of_an_alert_slack_and_the_incident_log_get(
+    receiver: Receiver, outbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk import BaseHook
+
+    from mlops_provider.notifications.alerts import announce
+    from mlops_provider.notifications.catalogue import Alert
+
+    secret = 'pa"ss\\word-9f3k'  # a quote and a backslash: written differently once JSON-encoded
+    monkeypatch.setenv("AIRFLOW__MLOPS__INCIDENTS_PATH", str(tmp_path / "incidents.jsonl"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "postgres", "password": secret, "host": "db.internal"})
+    )
+    assert BaseHook.get_connection("warehouse").password == secret  # registers it with the masker
+    alert = Alert(
+        kind="task_failed",
+        model="churn",
+        severity="error",
+        headline=f"churn: login with {secret} refused",
+        details=(f"error: {secret}",),
+        next=f"rotate {secret}",
+        numbers={"dag_id": "churn_scoring", "note": secret},
+    )
+
+    assert announce(alert, "slack_mlops") == "slack:slack_mlops"
+
+    ((_, payload),) = receiver.posts
+    assert secret not in json.dumps(payload) and secret not in str(payload)
+    assert "***" in payload["blocks"][0]["text"]["text"]
+    incidents = (tmp_path / "incidents.jsonl").read_text()
+    assert secret not in incidents and json.dumps(secret)[1:-1] not in incidents

@@ -127,3 +127,6 @@ def test_a_budget_hold_holds_the_retrain_and_says_how_to_lift_it(brakes):
     assert episode is not None and episode["requests"] == []  # nothing was asked for
     released, _ = brakes(True, episode, NOW - timedelta(days=3), [], NOW, "1", budget_hold=None)
     assert released["emit"] is True
+    last_month = {**hold, "month": "2026-08"}  # NOW is in September: a new month's spend starts from zero
+    new_month, _ = brakes(True, episode, NOW - timedelta(days=3), [], NOW, "1", budget_hold=last_month)
+    assert new_month["emit"] is True

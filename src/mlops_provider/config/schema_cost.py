@@ -54,6 +54,16 @@ class CostConfig(Section):
         "a person acts (an escalation, as the circuit breaker).",
     )
 
+    cost_explorer_tag: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Cost allocation tag key whose value is the model name on the model's AWS resources; when "
+        "set, each cost report also asks AWS Cost Explorer (through the tasks' AWS connection) for the month's "
+        "actual spend of those resources, and the budget uses the larger of actual and estimated.",
+        examples=["mlops:model"],
+    )
+
     @model_validator(mode="after")
     @rule(
         "cost.instance_type, cost.pricing",

@@ -127,12 +127,23 @@ class BudgetVerdict:
     budget: float | None
     hold_at: float
     level: str | None
+    estimated: float = 0.0
+    actual: float | None = None
 
 
-def budget_verdict(config: CostConfig, month_to_date: float, now: datetime) -> BudgetVerdict:
+def budget_verdict(
+    config: CostConfig, month_to_date: float, now: datetime, actual: float | None = None
+) -> BudgetVerdict:
+    """``month_to_date``: the month's estimated spend (the cost reports); ``actual``: what AWS Cost Explorer
+    billed for the model's tagged resources, when asked. The larger of the two is projected: the estimate misses
+    what the tasks do not measure, the bill lags by up to a day."""
+    estimated = month_to_date
+    month_to_date = max(estimated, actual) if actual is not None else estimated
     projected = projection(month_to_date, now)
     budget = config.monthly_budget_usd
     level = None
     if budget is not None and projected > budget:
         level = "hold" if projected > budget * config.hold_retrain_at else "over"
-    return BudgetVerdict(now.strftime("%Y-%m"), month_to_date, projected, budget, config.hold_retrain_at, level)
+    return BudgetVerdict(
+        now.strftime("%Y-%m"), month_to_date, projected, budget, config.hold_retrain_at, level, estimated, actual
+    )

@@ -79,6 +79,7 @@ def add_cost_report(dag: DAG, config: PipelineConfig) -> None:
     from mlops_provider.operators.cost import CostReportOperator
 
     leaves = list(dag.leaves)
-    report = CostReportOperator(task_id="cost_report", config=config, dag=dag).as_teardown()
+    # no failure alert: a failed report does not fail the run, and an alert would say the run stopped
+    report = CostReportOperator(task_id="cost_report", config=config, dag=dag, on_failure_callback=None).as_teardown()
     for leaf in leaves:
         leaf >> report

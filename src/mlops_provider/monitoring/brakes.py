@@ -112,7 +112,7 @@ def decide(
             ),
             state,
         )
-    if budget_hold:
+    if budget_hold and budget_hold.get("month") == now.strftime("%Y-%m"):  # a new month starts from zero
         projected, budget = float(budget_hold.get("projected", 0)), float(budget_hold.get("budget", 0))
         hold_at = float(budget_hold.get("hold_at", 0))
         return (

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -327,12 +327,10 @@ class AlertNotifier(BaseNotifier):
         if isinstance(message, str):
             text = mask_text(message)
         else:
-            text = mask_text(message.text())
+            message = masked(message)
+            text = message.text()
             extra = message.record()
-            try:
-                blocks = json.loads(mask_text(json.dumps(message.blocks())))
-            except ValueError:  # masking cut into the JSON: the text alone still goes
-                blocks = None
+            blocks = message.blocks()
         self.log.warning("MLOps alert for %s:\n%s", self.model, text)
         conn = self._slack_connection()
         if conn is None:
@@ -354,29 +352,66 @@ class AlertNotifier(BaseNotifier):
         return where
 
     def notify(self, context: Any) -> None:
-        if self.alert is not None:
-            self.deliver(self.alert)
+        try:
+            if self.alert is not None:
+                self.deliver(self.alert)
+                return
+            if self.text:
+                self.deliver(self.text)
+                return
+        except Exception as err:  # a callback or notifier never fails its task because of the alert
+            self.log.error("Could not deliver the alert of %s: %s", self.model, mask_text(str(err)))
             return
-        if self.text:
-            self.deliver(self.text)
-            return
-        exc = context.get("exception")
-        if getattr(exc, "announced", False):  # the operator sent this event's alert itself, with its numbers
+        failure = context.get("exception")
+        if getattr(failure, "announced", False):  # the operator sent this event's alert itself, with its numbers
             self.log.info("The alert for this failure was sent by the task itself")
             return
-        announce(failure_alert(context, self.model), self.slack_conn_id, log=self.log)
+        announce(lambda: failure_alert(context, self.model), self.slack_conn_id, log=self.log)
 
 
-def announce(alert: Alert, slack_conn_id: str | None, *, log: Any = None) -> str | None:
+def _mask_values(value: Any) -> Any:
+    """``value`` with :func:`mask_text` applied to every string in it (lists, tuples and dicts walked)."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _mask_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_mask_values(v) for v in value)
+    return value
+
+
+def masked(alert: Alert) -> Alert:
+    """``alert`` with every text and figure masked (:func:`mask_text`): what the task log, Slack (text and
+    blocks), the outbox and the incident log get."""
+    from dataclasses import replace
+
+    return replace(
+        alert,
+        headline=mask_text(alert.headline),
+        details=tuple(mask_text(d) for d in alert.details),
+        next=mask_text(alert.next),
+        link=mask_text(alert.link) if alert.link else alert.link,
+        numbers=_mask_values(dict(alert.numbers)),
+    )
+
+
+def announce(alert: Alert | Callable[[], Alert], slack_conn_id: str | None, *, log: Any = None) -> str | None:
     """Deliver ``alert`` (:meth:`AlertNotifier.deliver`) and record its incident
     (:func:`~mlops_provider.notifications.incidents.track`). Never raises: the event it reports has happened
-    whatever becomes of the message, so a task goes on; a failure to alert is logged. Returns where it went.
+    whatever becomes of the message, so a task goes on; a failure to build, record or deliver the alert is
+    logged. ``alert`` may be a function that builds it (when building reads the registry). Returns where it
+    went.
     """
     import logging
 
     from mlops_provider.notifications import incidents
 
     logger = log or logging.getLogger(__name__)
+    try:
+        alert = masked(alert() if callable(alert) else alert)
+    except Exception as exc:
+        logger.error("Could not build an alert: %s", mask_text(f"{type(exc).__name__}: {exc}"))
+        return None
     try:
         incidents.track(alert)
     except Exception as exc:

@@ -134,8 +134,8 @@ class MlopsBaseOperator(BaseOperator):
 
     def announce(self, alert: Any) -> None:
         """Send an operational alert (:mod:`mlops_provider.notifications.catalogue`) through the model's alerting
-        connection and record its incident; never fails the task (:func:`~mlops_provider.notifications.alerts.
-        announce`)."""
+        connection and record its incident; never fails the task, also when building it fails (pass a function
+        that builds it when that reads the registry): :func:`~mlops_provider.notifications.alerts.announce`."""
         from mlops_provider.notifications.alerts import announce
 
         announce(alert, self.pipeline.alerting.slack_conn_id, log=self.log)

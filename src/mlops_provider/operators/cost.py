@@ -65,31 +65,44 @@ class CostReportOperator(MlopsBaseOperator):
             rate.source,
         )
         now = datetime.now(UTC)
-        self.record(context, cost, results)
+        cost_run = self.record(context, cost, results)
         month = self.month_runs(now)
-        verdict = budget_verdict(cfg.cost, sum(float(r["metrics"].get("cost_usd_total", 0)) for r in month), now)
+        actual = self.actual_month_to_date(now) if cfg.cost.cost_explorer_tag else None
+        estimated = sum(float(r["metrics"].get("cost_usd_total", 0)) for r in month)
+        verdict = budget_verdict(cfg.cost, estimated, now, actual)
+        if actual is not None:
+            self.mlflow_hook.get_conn().log_metric(cost_run, "cost_usd_actual_month_to_date", actual)
         self.enforce(context, verdict, month)
         return {"cost": cost.as_dict(), "rates": rate.source, "budget": verdict.__dict__}
 
     # -- what the run stored ------------------------------------------------------------------------------
 
     def stored_bytes(self, results: Sequence[Mapping[str, Any]]) -> int:
-        """Bytes of the MLflow artifacts of the runs the tasks name (``mlflow_run_id``) and of the files they name
-        (snapshot, prediction-log partition, input-check summary). Something that cannot be sized counts 0."""
+        """Bytes of the files the tasks name (snapshot, prediction-log partition, input-check summary), of the
+        MLflow artifacts of the runs they name (``mlflow_run_id``: training, drift check) and of the logged models
+        they name (``model_id``). Something that cannot be sized counts 0, with a warning."""
         total = 0
-        runs = {str(r["mlflow_run_id"]) for r in results if r.get("mlflow_run_id")}
-        client = self.mlflow_hook.get_conn() if runs else None
-        for run_id in sorted(runs):
-            try:
-                total += _artifact_bytes(client, run_id, None)
-            except Exception as exc:
-                self.log.warning("Could not size the artifacts of MLflow run %s: %s", run_id, exc)
         uris = {str(r[k]) for r in results for k in _STORED_URI_KEYS if isinstance(r.get(k), str) and r.get(k)}
         for uri in sorted(uris):
             try:
                 total += self.storage.size(uri)
             except Exception as exc:
                 self.log.warning("Could not size %s: %s", uri, exc)
+        runs = {str(r["mlflow_run_id"]) for r in results if r.get("mlflow_run_id")}
+        models = {str(r["model_id"]) for r in results if r.get("model_id")}  # MLflow 3 logged models
+        if not runs and not models:
+            return total
+        client = self.mlflow_hook.get_conn()
+        for run_id in sorted(runs):
+            try:
+                total += _artifact_bytes(client.list_artifacts, run_id, None)
+            except Exception as exc:
+                self.log.warning("Could not size the artifacts of MLflow run %s: %s", run_id, exc)
+        for model_id in sorted(models):
+            try:
+                total += _artifact_bytes(client.list_logged_model_artifacts, model_id, None)
+            except Exception as exc:
+                self.log.warning("Could not size the artifacts of logged model %s: %s", model_id, exc)
         return total
 
     # -- where it is recorded ---------------------------------------------------------------------------
@@ -133,6 +146,35 @@ class CostReportOperator(MlopsBaseOperator):
 
         return cost_runs(self.mlflow_hook.get_conn(), self.model_name, since=month_start(now))
 
+    def actual_month_to_date(self, now: datetime) -> float | None:
+        """The month's actual spend of the AWS resources tagged ``<cost.cost_explorer_tag>=<model>``, from AWS
+        Cost Explorer through the amazon provider's hook (the tasks' AWS connection); None when it cannot be
+        read (logged). Recorded on the run's cost run as ``cost_usd_actual_month_to_date``."""
+        from datetime import timedelta
+
+        from mlops_provider.cost.model import month_start
+
+        tag = str(self.pipeline.cost.cost_explorer_tag)
+        try:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            client = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="ce").get_conn()
+            answer = client.get_cost_and_usage(
+                TimePeriod={
+                    "Start": month_start(now).date().isoformat(),
+                    "End": (now.date() + timedelta(days=1)).isoformat(),
+                },
+                Granularity="MONTHLY",
+                Metrics=["UnblendedCost"],
+                Filter={"Tags": {"Key": tag, "Values": [self.model_name], "MatchOptions": ["EQUALS"]}},
+            )
+            actual = sum(float(r["Total"]["UnblendedCost"]["Amount"]) for r in answer.get("ResultsByTime", []))
+        except Exception as exc:
+            self.log.warning("Could not read the actual spend from AWS Cost Explorer (tag %s): %s", tag, exc)
+            return None
+        self.log.info("AWS Cost Explorer: %s=%s cost $%.4f this month so far", tag, self.model_name, actual)
+        return actual
+
     # -- the budget -----------------------------------------------------------------------------------------
 
     def enforce(self, context: Context, verdict: BudgetVerdict, month: list[dict[str, Any]]) -> None:
@@ -152,7 +194,7 @@ class CostReportOperator(MlopsBaseOperator):
                     "projected": round(verdict.projected, 4),
                     "budget": verdict.budget,
                     "hold_at": verdict.hold_at,
-                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "since": (current or {}).get("since") or datetime.now(UTC).isoformat(timespec="seconds"),
                     "run_id": context["run_id"],
                 },
             )
@@ -212,11 +254,12 @@ def _predictions(results: Sequence[Mapping[str, Any]]) -> int | None:
     return sum(rows) if rows else None
 
 
-def _artifact_bytes(client: Any, run_id: str, path: str | None) -> int:
+def _artifact_bytes(listing: Any, owner: str, path: str | None) -> int:
+    """Bytes of every artifact ``listing(owner, path)`` lists, folders walked."""
     total = 0
-    for item in client.list_artifacts(run_id, path):
+    for item in listing(owner, path):
         if item.is_dir:
-            total += _artifact_bytes(client, run_id, item.path)
+            total += _artifact_bytes(listing, owner, item.path)
         else:
             total += int(item.file_size or 0)
     return total

@@ -101,10 +101,12 @@ class DriftCheckOperator(MlopsBaseOperator):
 
         cfg = self.pipeline
         link = self.run_link(context)
-        if closed:
-            incidents.resolve(self.model_name, "drift", decision.reason)
-            return
-        if not features.dataset_drift:
+        if not features.dataset_drift:  # also after a person closed the episode by hand (the runbook's way)
+            reason = decision.reason if closed else "no dataset drift in this check"
+            try:
+                incidents.resolve(self.model_name, "drift", reason)
+            except Exception as exc:  # the verdict stands; the incident stays open until the next clean check
+                self.log.error("Could not resolve the drift incidents of %s: %s", self.model_name, exc)
             return
         if decision.escalate:
             self.announce(
@@ -121,7 +123,11 @@ class DriftCheckOperator(MlopsBaseOperator):
             return
         if decision.brake in ("deduplication", "circuit_breaker", "no_new_data", "budget"):
             return
-        drifted = [c for c in features.columns if c.drifted]
+        # most drifted first: how far past its threshold, whichever way the method reads (p-value or distance)
+        drifted = sorted(
+            (c for c in features.columns if c.drifted),
+            key=lambda c: -(c.score / c.threshold if c.score >= c.threshold else c.threshold / max(c.score, 1e-12)),
+        )
         self.announce(
             catalogue.drift_detected(
                 model=self.model_name,
@@ -237,6 +243,7 @@ class DriftCheckOperator(MlopsBaseOperator):
             "prediction": prediction.as_dict(),
             "prediction_columns": [c.__dict__ for c in prediction.columns],
             "report_uri": report_uri,
+            "mlflow_run_id": run.info.run_id,  # the monitoring run: what the cost report sizes
             "decision": decision.as_dict(),
             "summary": summary,
         }

@@ -187,33 +187,36 @@ class PromoteModelOperator(MlopsBaseOperator):
 
         from mlops_provider.notifications import catalogue
 
-        link = self.run_link(context)
-        if self.drift_triggered(context):
-            started = (self.mlflow_hook.registry.drift_episode(self.model_name) or {}).get("started")
-            alert = catalogue.retrain_finished(
-                model=self.model_name,
-                version=version,
-                previous=previous,
-                metric=self.pipeline.primary_metric,
-                value=self.primary_metric(version),
-                previous_value=self.primary_metric(previous),
-                drift_started=datetime.fromisoformat(started) if started else None,
-                deployed_at=datetime.now(UTC),
-                how=how,
-                link=link,
-            )
-        elif trial is not None:
-            alert = catalogue.trial_outcome(**trial, promoted=True, link=link)
-        else:
-            alert = catalogue.promoted(
-                model=self.model_name,
-                version=version,
-                previous=previous,
-                why=why,
-                by=f"DAG run {context.get('run_id')}",
-                link=link,
-            )
-        self.announce(alert)
+        def build() -> Any:
+            link = self.run_link(context)
+            if self.drift_triggered(context):
+                started = (self.mlflow_hook.registry.drift_episode(self.model_name) or {}).get("started")
+                alert = catalogue.retrain_finished(
+                    model=self.model_name,
+                    version=version,
+                    previous=previous,
+                    metric=self.pipeline.primary_metric,
+                    value=self.primary_metric(version),
+                    previous_value=self.primary_metric(previous),
+                    drift_started=datetime.fromisoformat(started) if started else None,
+                    deployed_at=datetime.now(UTC),
+                    how=how,
+                    link=link,
+                )
+            elif trial is not None:
+                alert = catalogue.trial_outcome(**trial, promoted=True, link=link)
+            else:
+                alert = catalogue.promoted(
+                    model=self.model_name,
+                    version=version,
+                    previous=previous,
+                    why=why,
+                    by=f"DAG run {context.get('run_id')}",
+                    link=link,
+                )
+            return alert
+
+        self.announce(build)  # built inside announce: a registry read that fails does not fail the promotion
 
     def evidence_holds(self, version: str, current: str | None) -> str:
         """Why ``version`` may replace champion ``current`` now, or :class:`PromotionRefused`."""

@@ -90,7 +90,10 @@ class SignOffOperator(MlopsBaseOperator, ApprovalOperator):
         version = registered_version(self.registration, self.model_name, "approve")
         self.subject, self.body = self.request_text(version)
         self.log.info("Asking for sign-off: %s", self.subject)
-        self.notifiers = [*self.notifiers, self.request_notifier(context, version)]
+        try:
+            self.notifiers = [*self.notifiers, self.request_notifier(context, version)]
+        except Exception as exc:  # the request goes on without its alert; the Required Actions page has it
+            self.log.error("Could not prepare the approval_requested alert: %s", exc)
         return super().execute(context)
 
     def request_notifier(self, context: Context, version: str) -> Any:
