@@ -219,8 +219,12 @@ def test_a_sabotaged_canary_is_rolled_back_naming_its_gate_and_the_champion_stay
     observed = stack.xcom(f"{CANARY}_training", run["run_id"], "observe_canary")
     assert observed["passed"] is False and gate in observed["summary"]
     outbox = [json.loads(x) for x in (stack.home / "outbox.jsonl").read_text().splitlines() if x.strip()]
-    alert = [a["text"] for a in outbox if a["model"] == CANARY][-1]
-    assert f"canary trial of {CANARY} v{candidate} failed: {gate}" in alert and f"champion stays v{champion}" in alert
+    told = [a for a in outbox if a["model"] == CANARY]
+    alert = told[-1]
+    assert alert["kind"] == "trial_outcome" and alert["numbers"]["promoted"] is False, alert
+    assert f"canary trial of v{candidate} failed on {gate} (" in alert["text"], alert["text"]
+    assert f"rolled back automatically; champion stays v{champion}." in alert["text"]
+    assert not [a for a in told if "task `conclude_canary`" in a["text"]]  # one message for the event
 
     after = _score(stack, next_day)  # the next scoring run: the champion alone
     assert after["trial"] is None and str(after["model_version"]) == champion
