@@ -39,8 +39,17 @@ lint: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
+# The end-to-end tests mostly wait on their own Airflow schedulers, so they run beside the rest of the suite
+# (two pytest sessions, separate state and ports); their report is printed after the other one's. The run fails
+# when either does.
 test: lint
-	$(BIN)/python -m pytest -q -ra --durations=15
+	@mkdir -p .test-logs
+	@$(BIN)/python -m pytest tests/e2e -q -ra --durations=10 > .test-logs/e2e.log 2>&1 & e2e=$$!; \
+	$(BIN)/python -m pytest -q -ra --durations=10 --ignore=tests/e2e; rest=$$?; \
+	wait $$e2e; e2e_rc=$$?; \
+	echo; echo "== tests/e2e (ran beside the above)"; cat .test-logs/e2e.log; \
+	echo "== exit: unit+integration $$rest, e2e $$e2e_rc"; \
+	test $$rest -eq 0 && test $$e2e_rc -eq 0
 
 bench: install
 	$(BIN)/python benchmarks/parse.py

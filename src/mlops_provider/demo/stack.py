@@ -177,7 +177,7 @@ class Stack:
             )
             (self.home / "pids" / f"{name}.pid").write_text(str(proc.pid))
 
-    def stop(self, timeout: float = 30) -> list[str]:
+    def stop(self, timeout: float = 10) -> list[str]:
         stopped = []
         for name, pid in self.running().items():
             try:
