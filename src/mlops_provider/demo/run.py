@@ -201,7 +201,9 @@ def drift_loop(stack: Stack) -> tuple[list[str], bool]:
     if not check["decision"]["emit"]:
         lines.append(f"No retrain: {check['decision']['reason']}")
         return lines, run["state"] == "success"
-    detected = datetime.fromisoformat(run["end_date"])
+    # when the drift event went out: the emit task's end (the run itself ends later, after its cost report)
+    emitted = [t for t in stack.task_instances(f"{MODEL}_drift", drift_run) if t["task_id"] == "emit_drift_event"]
+    detected = datetime.fromisoformat(emitted[0]["end_date"] if emitted else run["end_date"])
     _say(f"== Drift event emitted: waiting for {MODEL}_training to run on it")
     deadline, asset_run = time.monotonic() + 900, None
     while time.monotonic() < deadline and asset_run is None:
