@@ -221,3 +221,50 @@ def test_a_trial_model_loses_only_the_rows_it_cannot_score_and_never_raises():
     assert len(errors) == 500 and all(errors)
     assert len(tried) == trials.FAIL_FAST_ROWS  # 50 failures in a row: the other 450 are not tried one by one
     assert list(frame.index) == list(many.index) and frame.columns.empty
+
+
+class _FixedCost:
+    """A binary classifier with a fixed cost per call (``per_call`` s) and next to none per row, whose first
+    ``slow_calls`` calls also wait ``stall`` s (a worker busy with something else)."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, per_call: float, stall: float = 0.0, slow_calls: int = 0) -> None:
+        self.per_call, self.stall, self.slow_calls, self.calls = per_call, stall, slow_calls, 0
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        import time
+
+        self.calls += 1
+        time.sleep(self.per_call + (self.stall if self.calls <= self.slow_calls else 0.0))
+        p = np.full(len(X), 0.3)
+        return np.column_stack([1 - p, p])
+
+
+def test_a_canary_is_compared_with_the_champion_on_its_own_rows_and_a_stall_does_not_count():
+    X = pd.DataFrame({"x": np.arange(1000, dtype="float64")})
+    canary_rows = X.iloc[:200]
+    # the same model as champion and canary: a fixed 20 ms per call is 0.1 ms per row on the canary's 200 rows,
+    # 0.02 ms per row on the champion's whole 1,000; on the same rows the two agree
+    trial = _FixedCost(0.02, stall=0.3, slow_calls=2)  # the warm-up row and the first timed call stall 0.3 s
+    _, errors, trial_ms = trials.guarded_predict(trial, canary_rows, "classification")
+    assert not any(errors) and trial.calls == 1 + trials.TIMED_CALLS
+    assert 20 <= trial_ms < 150, trial_ms  # the fastest call counts, not the stalled one
+    champion_same_rows = trials.baseline_ms(_FixedCost(0.02), canary_rows, "classification")
+    assert champion_same_rows is not None and 0.1 <= champion_same_rows < 0.75
+    assert trials.baseline_ms(_FixedCost(0.02), X.iloc[:0], "classification") is None
+
+    rng = np.random.default_rng(3)
+    days = ["2026-10-01", "2026-10-02"]
+    log = pd.concat([_log(rng, d, slow=trial_ms / 200 / 0.01) for d in days], ignore_index=True)
+    gate = {
+        g.gate: g
+        for g in trials.evaluate(
+            log, _config(max_latency_ms=1.0), "canary", baseline=dict.fromkeys(days, champion_same_rows)
+        )
+    }["latency_p95_ms"]
+    assert gate.passed, gate.line()
+    assert f"champion on the same rows {champion_same_rows:.3f} ms" in gate.detail
+    # without the figure (logs written before it existed) the gate falls back to the champion's whole batches
+    old = {g.gate: g for g in trials.evaluate(log, _config(max_latency_ms=1.0), "canary")}["latency_p95_ms"]
+    assert "champion 0.010 ms" in old.detail and "same rows" not in old.detail

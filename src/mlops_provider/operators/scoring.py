@@ -27,7 +27,7 @@ from mlops_provider.predictions import (
     serving_uri,
     shadow_log_uri,
 )
-from mlops_provider.trials import ROUTE_CANARY, ROUTE_CHAMPION, ROUTE_SHADOW, to_canary, warm_up
+from mlops_provider.trials import ROUTE_CANARY, ROUTE_CHAMPION, ROUTE_SHADOW, baseline_ms, to_canary, warm_up
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -267,12 +267,16 @@ class ScoreBatchOperator(MlopsBaseOperator):
                 routed = X.index
             frame, errors, trial_ms = self._score_trial(trial_model, X.loc[routed], cfg.task)
             failed = sum(1 for e in errors if e)
+            # the champion on the rows the trial scored, timed the same way: what the trial's latency gate shows
+            # beside the trial (its own whole batch would spread its fixed per-call cost over more rows)
+            scored_rows = routed[[not e for e in errors]]
             serving["trial"] = {
                 "strategy": strategy,
                 "version": int(trial_version),
                 "rows": len(routed),
                 "errors": failed,
                 "ms": trial_ms,
+                "champion_ms_per_row": baseline_ms(model, X.loc[scored_rows], cfg.task),
             }
             self.log.info(
                 "%s trial: v%s scored %s of %s rows in %.0f ms (%s failed)",

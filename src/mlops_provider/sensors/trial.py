@@ -107,6 +107,22 @@ class TrialWindowSensor(MlopsBaseOperator):
                     frames.append(pd.read_parquet(io.BytesIO(self.storage.read_bytes(uri))).assign(scoring_date=day))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def read_baseline(self, dates: list[str]) -> dict[str, float | None]:
+        """Per date, the champion's ms per row on the trial's rows, from the date's serving summary (absent in
+        summaries written before scoring recorded it)."""
+        import json
+
+        from mlops_provider.predictions import serving_uri
+
+        root = self._root()
+        out: dict[str, float | None] = {}
+        for day in dates:
+            uri = serving_uri(root, day)
+            if self.storage.exists(uri):
+                trial = json.loads(self.storage.read_bytes(uri)).get("trial") or {}
+                out[day] = trial.get("champion_ms_per_row")
+        return out
+
     def read_labels(self, champion: str | None) -> tuple[pd.DataFrame | None, Any]:
         """The labels of ``deploy.canary.gates.label_metric`` and the champion's classes, when that gate is set.
         Labels that cannot be read make the gate "not available" (its ``if_unavailable`` decides), with a warning."""
@@ -143,7 +159,8 @@ class TrialWindowSensor(MlopsBaseOperator):
         if event.get("status") == "ready":
             log = self.read_window(list(window["dates"] or []), strategy)
             labels, truth = self.read_labels(trial.get("champion"))
-            gates += trials.evaluate(log, self.pipeline, strategy, labels, truth)
+            baseline = self.read_baseline(list(window["dates"] or []))
+            gates += trials.evaluate(log, self.pipeline, strategy, labels, truth, baseline)
         else:
             self.log.warning("The window closed after %g h without enough traffic", cfg.max_wait_hours)
         for gate in gates:
