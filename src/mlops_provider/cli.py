@@ -254,6 +254,51 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status_airflow(args: argparse.Namespace) -> object:
+    """The REST API ``mlops status`` asks, with a token from --token / AIRFLOW_API_TOKEN, else from the user and
+    password in AIRFLOW_API_USER / AIRFLOW_API_PASSWORD; without credentials, None (Airflow is left out)."""
+    from mlops_provider import settings
+    from mlops_provider.dashboard.airflow_api import AirflowApi, token_for
+
+    url = args.api_url or settings.airflow_api_url()
+    token = args.token or os.environ.get("AIRFLOW_API_TOKEN")
+    user, password = os.environ.get("AIRFLOW_API_USER"), os.environ.get("AIRFLOW_API_PASSWORD")
+    if not token and user and password:
+        token = token_for(url, user, password)
+    return AirflowApi(url, token) if token else None
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from mlops_provider.cli_render import render_status
+    from mlops_provider.dashboard.airflow_api import AirflowUnavailable
+    from mlops_provider.dashboard.service import UnknownModel, model_data, overview_data
+
+    try:
+        client = _client(args)
+        try:
+            airflow = _status_airflow(args)
+            why = None if airflow else "no credentials (set AIRFLOW_API_TOKEN, or AIRFLOW_API_USER and _PASSWORD)"
+        except AirflowUnavailable as exc:
+            airflow, why = None, str(exc)
+        if args.model:
+            data = model_data(args.model, airflow, client=client, tracking_uri=args.tracking_uri)
+            rows = [data]
+            unavailable = dict(data["unavailable"])
+        else:
+            data = overview_data(airflow, client=client, tracking_uri=args.tracking_uri)
+            rows, unavailable = data["models"], dict(data["unavailable"])
+    except (UnknownModel, _Unreachable) as exc:
+        print(f"mlops status: {exc}", file=sys.stderr)
+        return 2
+    if why:
+        unavailable["airflow"] = why
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(render_status(rows, unavailable, detail=bool(args.model)))
+    return 1 if any(r["attention"] for r in rows) else 0
+
+
 def _add_mlflow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="registered model name (the config's model)")
     p.add_argument("version", help="model version number")
@@ -320,6 +365,23 @@ def build_parser() -> argparse.ArgumentParser:
         "mlflow_default",
     )
     cost.set_defaults(func=_cmd_cost)
+    st = sub.add_parser(
+        "status",
+        help="health of every model (or one): pipelines, registry, drift, cost; exit 1 when one needs attention",
+    )
+    st.add_argument("model", nargs="?", help="only this model, with its versions, gates and recent runs")
+    st.add_argument("--json", action="store_true", help="print what the dashboard's JSON endpoint returns")
+    st.add_argument(
+        "--api-url", metavar="URL", help="Airflow REST API address (default: [mlops] api_url, else [api] base_url)"
+    )
+    st.add_argument("--token", metavar="JWT", help="Airflow API token (default: AIRFLOW_API_TOKEN)")
+    st.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking (and registry) URI; default MLFLOW_TRACKING_URI, else the Airflow connection "
+        "mlflow_default",
+    )
+    st.set_defaults(func=_cmd_status)
     return parser
 
 

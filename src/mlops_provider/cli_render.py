@@ -203,3 +203,48 @@ def render_cost(
             f"{'' if per_1k is None else f'{per_1k:.6f}':>11}  {r['run_id']}"
         )
     return "\n".join(lines)
+
+
+def render_status(rows: list[dict[str, Any]], unavailable: dict[str, str], *, detail: bool = False) -> str:
+    """``mlops status``: one line per model (state, champion, last training, drift, cost) and its reasons; with
+    ``detail`` (one model) also its versions, latest gates and recent training runs."""
+    lines = []
+    for r in rows:
+        champ, train, drift, cost = r["champion"], r["last_training"], r["drift"], r["cost"]
+        mark = "!!" if r["attention"] else "ok"
+        parts = [
+            f"{mark} {r['model']:<22} {r['health'].replace('_', ' '):<22}",
+            f"champion v{champ['version']} {champ['metric']} {champ['value']:.4f}"
+            if champ and champ["value"] is not None
+            else (f"champion v{champ['version']}" if champ else "no champion"),
+            f"trained {train['started_at']} {train['state']}" + (f" ({train['trigger']})" if train["trigger"] else "")
+            if train
+            else "never trained",
+            f"drift {drift['share']:.0%}" if drift and drift["share"] is not None else "no drift check",
+            f"${cost['month_to_date_usd']:,.2f} this month"
+            + (f" of ${cost['budget_usd']:,.2f}" if cost["budget_usd"] is not None else ""),
+        ]
+        lines.append(" · ".join(parts))
+        lines += [f"     - {reason}" for reason in r["reasons"]]
+        if detail:
+            lines.append(
+                "   versions: " + (", ".join(f"{v['alias']} v{v['version']}" for v in r["versions"]) or "none")
+            )
+            if r["candidate"]:
+                gates = r["candidate"]["gates"]
+                failed = [g["gate"] for g in gates if not g.get("passed")]
+                lines.append(
+                    f"   latest candidate v{r['candidate']['version']}: {len(gates)} gate(s)"
+                    + (f", failed {', '.join(failed)}" if failed else ", all passed")
+                )
+            for run in r["training_runs"][:5]:
+                usd = "" if run["cost_usd"] is None else f" ${run['cost_usd']:.4f}"
+                lines.append(f"   training {run['started_at']} {run['state']} ({run['trigger']}){usd}")
+    for source, why in unavailable.items():
+        lines.append(f"(not read: {source}: {why})")
+    attention = [r["model"] for r in rows if r["attention"]]
+    lines.append(
+        f"{len(rows)} model(s); "
+        + (f"{len(attention)} need attention: {', '.join(attention)}" if attention else "all fine")
+    )
+    return "\n".join(lines)

@@ -68,6 +68,12 @@ def get_provider_info() -> dict[str, Any]:
                         "Empty: $AIRFLOW_HOME/mlops_incidents.jsonl.",
                         "/var/log/airflow/mlops_incidents.jsonl",
                     ),
+                    "api_url": _option(
+                        "Address of Airflow's REST API that the dashboard (inside the api-server) and mlops status "
+                        "read DAG runs and pending approvals from, with the caller's own credentials. "
+                        "Empty: [api] base_url, else http://localhost:<[api] port>.",
+                        "http://airflow-apiserver:8080",
+                    ),
                     "lock_file": _option(
                         "Dependency lock file whose sha256 is recorded on every model version. "
                         "Empty: the first uv.lock in the dags folder or its parents.",

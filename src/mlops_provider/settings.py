@@ -79,6 +79,20 @@ def ui_base_url() -> str | None:
     return value or None
 
 
+def airflow_api_url() -> str:
+    """Where the dashboard and ``mlops status`` ask Airflow's REST API: ``[mlops] api_url``, else
+    ``[api] base_url``, else ``http://localhost:<[api] port>``."""
+    configured = get("api_url") or ui_base_url()
+    if configured:
+        return configured.rstrip("/")
+    port = os.environ.get("AIRFLOW__API__PORT")
+    if port is None:
+        from airflow.sdk import conf
+
+        port = conf.get("api", "port", fallback="8080")
+    return f"http://localhost:{port}"
+
+
 def lock_file() -> Path | None:
     configured = get("lock_file")
     if configured:

@@ -340,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     _say(f"Demo took {time.monotonic() - t0:.0f}s. Where to look:")
     _say(f"  Airflow UI   {stack.api_url}  (user admin, password {stack.password()})")
+    _say(f"  Dashboard    {stack.api_url}/mlops/  (also under MLOps in the Airflow UI's menu; docs/dashboard.md)")
+    _say("  Health       mlops status  (exit 1 when a model needs attention; from a shell that sourced env.sh)")
     _say(f"  MLflow UI    .venv/bin/mlflow ui --backend-store-uri {stack.mlflow_uri} --port 5000")
     _say(f"  Alerts       {stack.home / 'outbox.jsonl'} (no Slack connection configured; docs/alerts.md)")
     _say(f"  Incidents    mlops incidents {MODEL}")

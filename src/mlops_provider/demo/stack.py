@@ -112,6 +112,8 @@ class Stack:
         own = self.settings()  # all of them, whatever the calling shell already has (it may have sourced this)
         own["MLOPS_HOME"] = str(self.home.resolve())
         own["MLFLOW_TRACKING_URI"] = self.mlflow_uri
+        if self.password_file.exists():  # `mlops status` asks Airflow's REST API as this user
+            own["AIRFLOW_API_USER"], own["AIRFLOW_API_PASSWORD"] = ADMIN_USER, self.password()
         lines = [
             "# The embedded stack of airflow-provider-mlops, written by `make demo`.",
             f"# Use it from a shell: source {self.env_file}",

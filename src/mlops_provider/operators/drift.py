@@ -198,6 +198,10 @@ class DriftCheckOperator(MlopsBaseOperator):
                     "prediction_mean_shift": prediction.mean_shift,
                     "rows_current": len(log),
                     **{f"drift_score.{c.column}": c.score for c in features.columns},
+                    # what the dashboard shows per feature: the threshold the score was judged by and the verdict
+                    **{f"drift_threshold.{c.column}": c.threshold for c in features.columns},
+                    **{f"drifted.{c.column}": float(c.drifted) for c in features.columns},
+                    "dataset_drift": float(features.dataset_drift),
                 }
             )
             with tempfile.TemporaryDirectory() as tmp:
