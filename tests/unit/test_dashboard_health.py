@@ -130,6 +130,13 @@ def test_over_budget_from_the_month_s_cost_reports_and_the_most_pressing_state_w
     assert state == "degraded" and any("budget" in r for r in reasons)  # still listed, below the failure
 
 
+def test_drift_found_before_the_champion_was_promoted_is_about_the_old_champion() -> None:
+    checks = [{"at": "2026-11-09T07:00:00+00:00", "drift_share": 0.7, "dataset_drift": True, "features": {}}]
+    assert health.assess(_healthy(drift_checks=checks), NOW)[0] == "healthy"  # v2 promoted 11-10
+    checks[0]["at"] = "2026-11-11T07:00:00+00:00"
+    assert health.assess(_healthy(drift_checks=checks), NOW)[0] == "drifting"
+
+
 def test_a_failure_followed_by_a_success_is_not_degraded_and_a_running_run_does_not_hide_a_failure() -> None:
     ok_after = [
         _run("scoring", "success", start="2026-11-20T06:00:00Z"),

@@ -22,15 +22,36 @@ def cost_runs(client: Any, model: str, since: datetime | None = None, limit: int
     runs = client.search_runs(
         [experiment.experiment_id], filter_string=where, max_results=limit, order_by=["attributes.start_time DESC"]
     )
-    return [
-        {
-            "at": datetime.fromtimestamp(r.info.start_time / 1000, tz=UTC).isoformat(timespec="seconds"),
-            "dag_id": r.data.tags.get(COST_DAG_TAG, "?"),
-            "run_id": r.data.tags.get(COST_RUN_TAG, "?"),
-            "metrics": dict(r.data.metrics),
-        }
-        for r in runs
-    ]
+    return [_record(r) for r in runs]
+
+
+def cost_runs_of(
+    client: Any, experiments: dict[str, str], since: datetime, limit: int = 50_000
+) -> dict[str, list[dict[str, Any]]]:
+    """The cost reports since ``since`` of several models at once (one search): ``experiments`` maps each model
+    to the id of its ``<model>-cost`` experiment. Newest first per model."""
+    out: dict[str, list[dict[str, Any]]] = {model: [] for model in experiments}
+    if not experiments:
+        return out
+    owner = {eid: model for model, eid in experiments.items()}
+    runs = client.search_runs(
+        list(owner),
+        filter_string=f"attributes.start_time >= {int(since.timestamp() * 1000)}",
+        max_results=limit,
+        order_by=["attributes.start_time DESC"],
+    )
+    for r in runs:
+        out[owner[r.info.experiment_id]].append(_record(r))
+    return out
+
+
+def _record(r: Any) -> dict[str, Any]:
+    return {
+        "at": datetime.fromtimestamp(r.info.start_time / 1000, tz=UTC).isoformat(timespec="seconds"),
+        "dag_id": r.data.tags.get(COST_DAG_TAG, "?"),
+        "run_id": r.data.tags.get(COST_RUN_TAG, "?"),
+        "metrics": dict(r.data.metrics),
+    }
 
 
 def by_dag(runs: list[dict[str, Any]]) -> list[tuple[str, float]]:

@@ -3,7 +3,7 @@
 Never the metadata database: the page runs inside the api-server, ``mlops status`` in a terminal, and both ask
 the same endpoints with the caller's own credentials, so a user sees only what Airflow lets them see.
 
-* ``POST /api/v2/dags/~/dagRuns/list``: the model DAGs' runs of the last :data:`LOOKBACK_DAYS` days, one call.
+* ``POST /api/v2/dags/~/dagRuns/list``: the model DAGs' recent runs, in pages of :data:`PAGE`.
 * ``GET /api/v2/dags/~/dagRuns/~/hitlDetails?response_received=false``: approvals waiting for a person.
 """
 
@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-#: How far back the runs go (the overview shows the last ones; the model page the last :data:`MAX_RUNS`).
-LOOKBACK_DAYS = 30
-MAX_RUNS = 1000
+#: How far back the runs go: the overview needs each DAG's latest runs, the model page a month of history. A model
+#: whose DAGs did not run within the overview's days shows its last training from MLflow instead.
+OVERVIEW_DAYS = 7
+MODEL_PAGE_DAYS = 30
+PAGE = 1000
+MAX_PAGES = 10
 TIMEOUT_S = 10.0
 
 
@@ -51,19 +54,27 @@ class AirflowApi:
         except (OSError, ValueError) as exc:
             raise AirflowUnavailable(f"Airflow API at {self.base_url} not reached: {exc}") from None
 
-    def runs(self, dag_ids: Sequence[str], now: datetime | None = None) -> list[dict[str, Any]]:
-        """The runs of ``dag_ids`` started in the last :data:`LOOKBACK_DAYS` days (queued ones too), newest
-        first: the API's DAGRun objects (dag_id, dag_run_id, run_type, state, start_date, end_date, ...)."""
+    def runs(self, dag_ids: Sequence[str], days: int, now: datetime | None = None) -> list[dict[str, Any]]:
+        """The runs of ``dag_ids`` of the last ``days`` days (queued ones too), newest first: the API's DAGRun
+        objects (dag_id, dag_run_id, run_type, state, start_date, end_date, ...), at most
+        :data:`PAGE` x :data:`MAX_PAGES`."""
         if not dag_ids:
             return []
-        since = (now or datetime.now(UTC)) - timedelta(days=LOOKBACK_DAYS)
-        body = {
-            "dag_ids": list(dag_ids),
-            "run_after_gte": since.isoformat(),
-            "order_by": "-run_after",
-            "page_limit": MAX_RUNS,
-        }
-        return list(self._call("/api/v2/dags/~/dagRuns/list", body).get("dag_runs", []))
+        since = (now or datetime.now(UTC)) - timedelta(days=days)
+        out: list[dict[str, Any]] = []
+        for page in range(MAX_PAGES):
+            body = {
+                "dag_ids": list(dag_ids),
+                "run_after_gte": since.isoformat(),
+                "order_by": "-run_after",
+                "page_limit": PAGE,
+                "page_offset": page * PAGE,
+            }
+            found = self._call("/api/v2/dags/~/dagRuns/list", body)
+            out += found.get("dag_runs", [])
+            if len(out) >= int(found.get("total_entries", 0)) or not found.get("dag_runs"):
+                break
+        return out
 
     def pending_approvals(self) -> list[dict[str, Any]]:
         """Human-in-the-loop requests nobody has answered yet: ``{"dag_id", "run_id", "task_id", "subject",

@@ -14,21 +14,12 @@ shows the rest. :mod:`.health` turns the facts into health states and the views;
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlops_provider.naming import (
-    ALIASES,
-    GATES_TAG,
-    METRICS_TAG,
-    MONITORING_EXPERIMENT_SUFFIX,
-    PROMOTION_TAG,
-    TRIAL_TAG,
-    VERSION_RUN_TAG,
-)
+from mlops_provider.naming import MONITORING_EXPERIMENT_SUFFIX
 
 if TYPE_CHECKING:
     from mlops_provider.config import PipelineConfig
@@ -90,43 +81,12 @@ def _iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
 
 
-def _json(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def read_versions(client: Any, model: str) -> list[dict[str, Any]]:
-    """Every version of ``model``, newest first: number, aliases, created, run id, the ``mlops.*`` records."""
-    out = []
-    for mv in client.search_model_versions(f"name = '{model}'"):
-        tags = dict(mv.tags or {})
-        out.append(
-            {
-                "version": str(mv.version),
-                "aliases": sorted(a for a in (getattr(mv, "aliases", None) or []) if a in ALIASES),
-                "created_at": _iso(mv.creation_timestamp),
-                "run_id": mv.run_id,
-                "airflow_run_id": tags.get(VERSION_RUN_TAG),
-                "metrics": _json(tags.get(METRICS_TAG)) or {},
-                "gates": _json(tags.get(GATES_TAG)) or [],
-                "trial": _json(tags.get(TRIAL_TAG)),
-                "promotions": _json(tags.get(PROMOTION_TAG)) or [],
-            }
-        )
-    return sorted(out, key=lambda v: -int(v["version"]))
-
-
-def read_drift_checks(client: Any, model: str, limit: int) -> list[dict[str, Any]]:
-    """The model's drift checks (``<model>-monitoring`` runs), newest first: when, the share of drifted
-    features, the verdict, the prediction score, per-feature scores, thresholds and verdicts."""
-    experiment = client.get_experiment_by_name(model + MONITORING_EXPERIMENT_SUFFIX)
-    if experiment is None:
+def read_drift_checks(client: Any, experiment_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """A model's drift checks (the runs of its ``<model>-monitoring`` experiment), newest first: when, the share
+    of drifted features, the verdict, the prediction score, per-feature scores, thresholds and verdicts."""
+    if experiment_id is None:
         return []
-    runs = client.search_runs([experiment.experiment_id], max_results=limit, order_by=["attributes.start_time DESC"])
+    runs = client.search_runs([experiment_id], max_results=limit, order_by=["attributes.start_time DESC"])
     out = []
     for run in runs:
         m = dict(run.data.metrics)
@@ -156,12 +116,23 @@ def read_drift_checks(client: Any, model: str, limit: int) -> list[dict[str, Any
     return out
 
 
-def read_last_training(client: Any, model: str) -> dict[str, Any] | None:
-    """The model's newest MLflow training run (used when Airflow's API cannot be asked)."""
-    experiment = client.get_experiment_by_name(model)
-    if experiment is None:
+def experiment_ids(client: Any) -> dict[str, str]:
+    """Every active experiment's id by name (one paged search: a model has three or four)."""
+    out: dict[str, str] = {}
+    token = None
+    while True:
+        page = client.search_experiments(max_results=1000, page_token=token)
+        out.update({e.name: e.experiment_id for e in page})
+        token = getattr(page, "token", None)
+        if not token:
+            return out
+
+
+def read_last_training(client: Any, experiment_id: str | None) -> dict[str, Any] | None:
+    """The newest run of a model's MLflow training experiment (when Airflow shows no recent training run)."""
+    if experiment_id is None:
         return None
-    runs = client.search_runs([experiment.experiment_id], max_results=1, order_by=["attributes.start_time DESC"])
+    runs = client.search_runs([experiment_id], max_results=1, order_by=["attributes.start_time DESC"])
     if not runs:
         return None
     info = runs[0].info
@@ -171,32 +142,6 @@ def read_last_training(client: Any, model: str) -> dict[str, Any] | None:
         "state": {"FINISHED": "success", "FAILED": "failed", "RUNNING": "running"}.get(info.status, info.status),
         "run_id": runs[0].data.tags.get("mlops.airflow_run_id"),
     }
-
-
-def _model_facts(client: Any, config: PipelineConfig, detail: bool, now: datetime) -> ModelFacts:
-    from mlops_provider.cost.history import cost_runs
-    from mlops_provider.cost.model import month_start
-    from mlops_provider.hooks.registry import ModelRegistry
-
-    facts = ModelFacts(config.model, config, detail=detail)
-    registry = ModelRegistry(client)
-    try:
-        facts.versions = read_versions(client, config.model)
-        facts.model_tags = {
-            "drift_episode": registry.drift_episode(config.model),
-            "budget_hold": registry.budget_hold(config.model),
-        }
-    except Exception as exc:
-        facts.unavailable["registry"] = f"{type(exc).__name__}: {exc}"[:300]
-    try:
-        facts.drift_checks = read_drift_checks(client, config.model, DRIFT_HISTORY if detail else 1)
-    except Exception as exc:
-        facts.unavailable["drift"] = f"{type(exc).__name__}: {exc}"[:300]
-    try:
-        facts.cost_runs = cost_runs(client, config.model, since=None if detail else month_start(now))
-    except Exception as exc:
-        facts.unavailable["cost"] = f"{type(exc).__name__}: {exc}"[:300]
-    return facts
 
 
 def gather(
@@ -209,16 +154,51 @@ def gather(
     tracking_uri: str | None = None,
 ) -> Facts:
     """The facts of every model in ``configs`` (or only of ``only``, with its full history: the model page)."""
-    from mlops_provider.dashboard.airflow_api import AirflowUnavailable
+    from mlops_provider.cost.history import cost_experiment, cost_runs_of
+    from mlops_provider.cost.model import month_start
+    from mlops_provider.dashboard.airflow_api import MODEL_PAGE_DAYS, OVERVIEW_DAYS, AirflowUnavailable
+    from mlops_provider.hooks.registry import ModelRegistry
     from mlops_provider.notifications.incidents import incidents
 
     now = now or datetime.now(UTC)
     chosen = {only: configs[only]} if only is not None else configs
     detail = only is not None
-    with ThreadPoolExecutor(max_workers=min(THREADS, max(len(chosen), 1))) as pool:
-        found = list(pool.map(lambda cfg: _model_facts(client, cfg, detail, now), chosen.values()))
-    models = {f.model: f for f in found}
+    models = {name: ModelFacts(name, cfg, detail=detail) for name, cfg in chosen.items()}
     facts = Facts(models, now, airflow.base_url if airflow else None, tracking_uri)
+
+    def failed(source: str, exc: Exception) -> None:
+        facts.unavailable[source] = f"{type(exc).__name__}: {exc}"[:300]
+
+    try:  # the registry: two searches for every model at once
+        registered = ModelRegistry(client).overview_many(list(chosen))
+        for name, f in models.items():
+            state = registered.get(name) or {}
+            f.versions = state.get("versions", [])
+            f.model_tags = {"drift_episode": state.get("drift_episode"), "budget_hold": state.get("budget_hold")}
+    except Exception as exc:
+        failed("registry", exc)
+    try:
+        experiments = experiment_ids(client)
+    except Exception as exc:
+        failed("mlflow", exc)
+        experiments = {}
+    try:  # cost: one search (the model page: the model's whole history)
+        since = datetime(1970, 1, 1, tzinfo=UTC) if detail else month_start(now)
+        ids = {m: experiments[cost_experiment(m)] for m in chosen if cost_experiment(m) in experiments}
+        for name, runs in cost_runs_of(client, ids, since).items():
+            models[name].cost_runs = runs
+    except Exception as exc:
+        failed("cost", exc)
+
+    def drift(f: ModelFacts) -> None:  # the latest check (overview) or the history (model page), per model
+        monitoring = experiments.get(f.model + MONITORING_EXPERIMENT_SUFFIX)
+        try:
+            f.drift_checks = read_drift_checks(client, monitoring, DRIFT_HISTORY if detail else 1)
+        except Exception as exc:
+            f.unavailable["drift"] = f"{type(exc).__name__}: {exc}"[:300]
+
+    with ThreadPoolExecutor(max_workers=min(THREADS, max(len(models), 1))) as pool:
+        list(pool.map(drift, models.values()))
 
     try:
         every = incidents()
@@ -233,7 +213,8 @@ def gather(
     try:
         if airflow is None:
             raise AirflowUnavailable("no Airflow API address")
-        for run in airflow.runs(sorted(dag_ids)):
+        days = MODEL_PAGE_DAYS if detail else OVERVIEW_DAYS
+        for run in airflow.runs(sorted(dag_ids), days, now):
             owner = dag_ids.get(run.get("dag_id", ""))
             if owner:
                 models[owner[0]].runs.setdefault(owner[1], []).append(run)
@@ -243,9 +224,10 @@ def gather(
                 models[training[approval["dag_id"]]].approvals.append(approval)
     except AirflowUnavailable as exc:
         facts.unavailable["airflow"] = str(exc)
-        for f in models.values():
+    for f in models.values():  # no training run within the days asked (or Airflow not asked): MLflow's last one
+        if not f.runs.get("training"):
             try:
-                f.last_training_mlflow = read_last_training(client, f.model)
+                f.last_training_mlflow = read_last_training(client, experiments.get(f.model))
             except Exception:
                 f.last_training_mlflow = None
     return facts

@@ -162,7 +162,9 @@ def assess(f: ModelFacts, now: datetime) -> tuple[str, list[str]]:
     training_now = [r for r in f.runs.get("training") or [] if r.get("state") in RUNNING]
     latest = f.drift_checks[0] if f.drift_checks else None
     trial = alias_version(f, "canary") or alias_version(f, "shadow")
-    if latest and latest.get("dataset_drift"):
+    promoted = _ts(_promoted_at(champion))
+    checked = _ts((latest or {}).get("at"))
+    if latest and latest.get("dataset_drift") and not (promoted and checked and promoted > checked):
         share = latest.get("drift_share")
         text = f"drift in {share:.0%} of features at the check of {latest['at']}" if share is not None else "drift"
         if training_now or trial:
@@ -268,6 +270,13 @@ def lead_times(history: Sequence[dict[str, Any]], checks: Sequence[dict[str, Any
     return out
 
 
+def _latest_trial(records: Any) -> dict[str, Any]:
+    """The newest record of a version's ``mlops.trial`` tag (a list, oldest first; a lone dict in old tags)."""
+    if isinstance(records, list):
+        records = records[-1] if records else {}
+    return dict(records) if isinstance(records, dict) else {}
+
+
 def _gates_view(version: dict[str, Any] | None) -> list[dict[str, Any]]:
     keys = ("gate", "value", "threshold", "op", "passed", "severity", "detail")
     return [{k: g.get(k) for k in keys if k in g} for g in (version or {}).get("gates") or []]
@@ -320,7 +329,7 @@ def model_page(facts: Facts, model: str) -> dict[str, Any]:
         "candidate": None
         if candidate is None
         else {"version": candidate["version"], "aliases": candidate["aliases"], "gates": _gates_view(candidate)},
-        "trial": None if trial is None else {"version": trial["version"], **(trial["trial"] or {})},
+        "trial": None if trial is None else {"version": trial["version"], **_latest_trial(trial["trial"])},
         "drift_threshold": f.config.drift.drift_share,
         "drift_history": [
             {k: c.get(k) for k in ("at", "drift_share", "dataset_drift", "prediction_drift_score", "mlflow_run_id")}

@@ -41,7 +41,21 @@ def _num(value: Any, digits: int = 4) -> str:
 
 
 def _usd(value: Any) -> str:
-    return DASH if value is None else f"${value:,.2f}"
+    if value is None:
+        return DASH
+    return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:.4f}"
+
+
+def _when(value: Any) -> str:
+    """An ISO time as ``2026-11-27 19:56 UTC`` (the full value in the title)."""
+    if not value:
+        return DASH
+    from mlops_provider.dashboard.health import _ts
+
+    parsed = _ts(str(value))
+    if parsed is None:
+        return _e(value)
+    return f'<time datetime="{_e(value)}" title="{_e(value)}">{parsed:%Y-%m-%d %H:%M} UTC</time>'
 
 
 def _dur(seconds: Any) -> str:
@@ -104,14 +118,14 @@ def overview_html(data: dict[str, Any], prefix: str) -> str:
             f'<td data-field="metric">{_e(champ["metric"]) + " " + _num(champ["value"]) if champ else DASH}</td>'
             + (
                 f'<td data-field="training">{_link(train["url"], train["state"] or "?")} '
-                f'<div class="muted">{_e(train["started_at"])} · {_dur(train["duration_s"])} · '
+                f'<div class="muted">{_when(train["started_at"])} · {_dur(train["duration_s"])} · '
                 f"{_e(train['trigger'] or 'trigger unknown')}</div></td>"
                 if train
                 else '<td data-field="training">never</td>'
             )
             + (
                 f'<td data-field="drift" data-value="{_num(drift["share"])}">{_num(drift["share"], 2)}'
-                f'<div class="muted">{_e(drift["at"])}</div></td>'
+                f'<div class="muted">{_when(drift["at"])}</div></td>'
                 if drift
                 else '<td data-field="drift">no check</td>'
             )
@@ -161,8 +175,8 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
     mq = quote(model)
     versions = "".join(
         f'<tr data-alias="{_e(v["alias"])}"><td>{_e(v["alias"])}</td><td data-field="version">v{_e(v["version"])}</td>'
-        f'<td data-field="metric">{_e(v["metric"])} {_num(v["value"])}</td><td>{_e(v["created_at"])}</td>'
-        f"<td>{_e(v['promoted_at'] or DASH)}</td>"
+        f'<td data-field="metric">{_e(v["metric"])} {_num(v["value"])}</td><td>{_when(v["created_at"])}</td>'
+        f"<td>{_when(v['promoted_at'])}</td>"
         f'<td><a href="{_e(prefix)}/api/models/{mq}/versions/{quote(v["version"])}/lineage">lineage</a></td></tr>'
         for v in data["versions"]
     )
@@ -171,9 +185,8 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
     if cand:
         gates = "".join(
             f'<tr data-gate="{_e(g.get("gate"))}"><td>{_e(g.get("gate"))}</td><td>{_num(g.get("value"))}</td>'
-            f"<td>{_e(g.get('op', ''))} {_num(g.get('threshold'))}</td>"
-            f'<td class="{"pass" if g.get("passed") else "fail"}">{"passed" if g.get("passed") else "FAILED"}</td>'
-            f'<td class="muted">{_e(g.get("detail"))}</td></tr>'
+            f"<td>{_num(g.get('threshold'))}</td><td>{_e(g.get('severity'))}</td>"
+            f'<td class="{"pass" if g.get("passed") else "fail"}">{"passed" if g.get("passed") else "FAILED"}</td></tr>'
             for g in cand["gates"]
         )
     history = data["drift_history"]
@@ -232,18 +245,19 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
         {"title": {"text": "Promotions per week"}, "yaxis": {"dtick": 1}},
     )
     leads = "".join(
-        f"<tr><td>v{_e(x['version'])}</td><td>{_e(x['drift_at'])}</td><td>{_e(x['promoted_at'])}</td>"
+        f"<tr><td>v{_e(x['version'])}</td><td>{_when(x['drift_at'])}</td><td>{_when(x['promoted_at'])}</td>"
         f'<td data-field="lead_hours">{x["hours"]:.2f} h</td></tr>'
         for x in deploy["lead_times"]
     )
-    runs = data["training_runs"]
+    runs = list(reversed(data["training_runs"][:50]))  # oldest first, one bar per run
+    labels = [f"{(r['started_at'] or '?')[5:16].replace('T', ' ')} ({r['trigger']})" for r in runs]
     runs_chart = _chart(
         "training-chart",
         [
             {
                 "type": "bar",
                 "name": "duration (min)",
-                "x": [r["started_at"] for r in runs],
+                "x": labels,
                 "y": [None if r["duration_s"] is None else r["duration_s"] / 60 for r in runs],
             },
             {
@@ -251,7 +265,7 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
                 "mode": "markers",
                 "name": "cost (USD)",
                 "yaxis": "y2",
-                "x": [r["started_at"] for r in runs],
+                "x": labels,
                 "y": [r["cost_usd"] for r in runs],
             },
         ],
@@ -263,13 +277,13 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
     )
     run_rows = "".join(
         f'<tr data-run="{_e(r["run_id"])}"><td>{_link(r["url"], r["run_id"] or "?")}</td><td>{_e(r["state"])}</td>'
-        f"<td>{_e(r['trigger'])}</td><td>{_e(r['started_at'])}</td><td>{_dur(r['duration_s'])}</td>"
+        f"<td>{_e(r['trigger'])}</td><td>{_when(r['started_at'])}</td><td>{_dur(r['duration_s'])}</td>"
         f"<td>{_usd(r['cost_usd'])}</td></tr>"
-        for r in runs[:50]
+        for r in reversed(runs)
     )
     incidents = "".join(
-        f"<tr><td>{_e(i['opened_at'])}</td><td>{_e(i['kind'])}</td><td>{_e(i['summary'])}</td>"
-        f"<td>{_e(i['resolved_at'] or 'open')}</td><td>{_e(i['resolution'] or '')}</td></tr>"
+        f"<tr><td>{_when(i['opened_at'])}</td><td>{_e(i['kind'])}</td><td>{_e(i['summary'])}</td>"
+        f"<td>{_when(i['resolved_at']) if i['resolved_at'] else 'open'}</td><td>{_e(i['resolution'] or '')}</td></tr>"
         for i in data["incidents"][:100]
     )
     trial = data["trial"]
@@ -278,8 +292,25 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
         outcome = trial.get("outcome") or (
             "under way" if any(v["alias"] in ("canary", "shadow") for v in data["versions"]) else "?"
         )
+        window = trial.get("window") or {}
+        trial_gates = "".join(
+            f'<tr data-gate="{_e(g.get("gate"))}"><td>{_e(g.get("gate"))}</td><td>{_num(g.get("value"))}</td>'
+            f"<td>{_num(g.get('threshold'))}</td>"
+            f'<td class="{"pass" if g.get("passed") else "fail"}">{"passed" if g.get("passed") else "FAILED"}</td>'
+            f'<td class="muted">{_e(g.get("detail"))}</td></tr>'
+            for g in trial.get("gates") or []
+        )
         trial_html = (
-            f'<p data-field="trial">v{_e(trial["version"])} · {_e(trial.get("strategy"))} · <b>{_e(outcome)}</b></p>'
+            f'<p data-field="trial">v{_e(trial["version"])} · {_e(trial.get("strategy"))} against champion '
+            f"v{_e(trial.get('champion'))} · <b>{_e(outcome)}</b> · started {_when(trial.get('started_at'))}"
+            + (f" · {_e(window.get('rows'))} rows in {_e(window.get('runs'))} run(s)" if window else "")
+            + "</p>"
+            + (
+                '<table id="trial-gates"><thead><tr><th>gate</th><th>value</th><th>threshold</th><th>verdict</th>'
+                f"<th>detail</th></tr></thead><tbody>{trial_gates}</tbody></table>"
+                if trial_gates
+                else ""
+            )
         )
     report = (
         f' · <a href="{_e(prefix)}/models/{mq}/drift-report/{quote(latest["mlflow_run_id"])}">latest drift report</a>'
@@ -304,7 +335,7 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
         + "</tbody></table>"
         + (
             f'<h2>Gates of the latest candidate (v{_e(cand["version"])})</h2><table id="gates"><thead><tr><th>gate</th>'
-            "<th>value</th><th>threshold</th><th>verdict</th><th>detail</th></tr></thead><tbody>"
+            "<th>value</th><th>threshold</th><th>severity</th><th>verdict</th></tr></thead><tbody>"
             + (gates or '<tr><td colspan="5">No gate results recorded.</td></tr>')
             + "</tbody></table>"
             if cand

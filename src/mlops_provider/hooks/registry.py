@@ -38,10 +38,13 @@ from mlops_provider.naming import (
     CHAMPION,
     DRIFT_EPISODE_TAG,
     GATES_TAG,
+    METRICS_TAG,
     PREVIOUS_CHAMPION,
     PROMOTION_INTENT_TAG,
     PROMOTION_TAG,
     TRIAL_ALIASES,
+    TRIAL_TAG,
+    VERSION_RUN_TAG,
 )
 
 log = logging.getLogger(__name__)
@@ -207,6 +210,53 @@ class ModelRegistry(TrialMoves, RetentionMoves):
         except MlflowException as exc:
             if not _not_found(exc):
                 raise
+
+    def overview(self, name: str) -> dict[str, Any] | None:
+        """What the dashboard shows of ``name`` (see :meth:`overview_many`); None when it is not registered."""
+        return self.overview_many([name]).get(name)
+
+    def overview_many(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """What the dashboard shows of each registered model of ``names``, in two registry searches whatever their
+        number: ``{"aliases": {alias: version}, "drift_episode", "budget_hold", "versions"}``, the versions newest
+        first, each with its aliases, when it was registered, its run, and its ``mlops.*`` records (metrics,
+        gates, trial, promotions) parsed. Models not registered are absent."""
+        wanted = set(names)
+        if not wanted:
+            return {}
+        quoted = ", ".join("'" + n.replace("'", "\\'") + "'" for n in sorted(wanted))
+        models = {m.name: m for m in _all_pages(self.client.search_registered_models, f"name IN ({quoted})")}
+        out: dict[str, dict[str, Any]] = {}
+        for name, model in models.items():
+            if name not in wanted:
+                continue
+            tags = model.tags or {}
+            out[name] = {
+                "aliases": {str(a): str(v) for a, v in (getattr(model, "aliases", None) or {}).items()},
+                "drift_episode": _parsed(tags.get(DRIFT_EPISODE_TAG)),
+                "budget_hold": _parsed(tags.get(BUDGET_HOLD_TAG)),
+                "versions": [],
+            }
+        for mv in _all_pages(self.client.search_model_versions, f"name IN ({quoted})"):
+            entry = out.get(mv.name)
+            if entry is None:
+                continue
+            vtags = dict(mv.tags or {})
+            entry["versions"].append(
+                {
+                    "version": str(mv.version),
+                    "aliases": sorted(a for a, v in entry["aliases"].items() if v == str(mv.version)),
+                    "created_at": _iso_ms(mv.creation_timestamp),
+                    "run_id": mv.run_id,
+                    "airflow_run_id": vtags.get(VERSION_RUN_TAG),
+                    "metrics": _parsed(vtags.get(METRICS_TAG)) or {},
+                    "gates": _parsed(vtags.get(GATES_TAG)) or [],
+                    "trial": _parsed(vtags.get(TRIAL_TAG)),
+                    "promotions": _parsed(vtags.get(PROMOTION_TAG)) or [],
+                }
+            )
+        for entry in out.values():
+            entry["versions"].sort(key=lambda v: -int(v["version"]))
+        return out
 
     # -- versions --------------------------------------------------------------------------------------
 
@@ -437,6 +487,31 @@ class ModelRegistry(TrialMoves, RetentionMoves):
         for alias in (CHALLENGER, *TRIAL_ALIASES.values()):
             if self.alias(name, alias) == version:
                 self.client.delete_registered_model_alias(name, alias)
+
+
+def _all_pages(search: Callable[..., Any], filter_string: str) -> Iterator[Any]:
+    """Every result of an MLflow registry search, page after page."""
+    token = None
+    while True:
+        page = search(filter_string=filter_string, max_results=1000, page_token=token)
+        yield from page
+        token = getattr(page, "token", None)
+        if not token:
+            return
+
+
+def _iso_ms(ms: int | None) -> str | None:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
+
+
+def _parsed(text: str | None) -> Any:
+    """A JSON tag's value; None when absent or unreadable (the dashboard shows what it can)."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _v(version: str | None) -> str:
