@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, STATE
+from tests.fixtures.browser import api_server, browser  # noqa: F401  (fixtures of the browser tests)
 
 BASE_CONFIG = yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text())
 

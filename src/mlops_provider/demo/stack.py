@@ -144,8 +144,8 @@ class Stack:
 
             MlflowClient(tracking_uri=self.mlflow_uri, registry_uri=self.mlflow_uri).search_experiments(max_results=1)
 
-    def password(self) -> str:
-        return str(json.loads(self.password_file.read_text())[ADMIN_USER])
+    def password(self, user: str = ADMIN_USER) -> str:
+        return str(json.loads(self.password_file.read_text())[user])
 
     def running(self) -> dict[str, int]:
         out = {}
@@ -162,9 +162,9 @@ class Stack:
             out[name] = pid
         return out
 
-    def start(self) -> None:
+    def start(self, processes: tuple[str, ...] = PROCESSES) -> None:
         running = self.running()
-        for name in PROCESSES:
+        for name in processes:
             if name in running:
                 continue
             log = (self.home / "logs" / f"{name}.log").open("ab")
@@ -201,14 +201,16 @@ class Stack:
 
     # -- REST API ------------------------------------------------------------------------------------
 
-    def wait_ready(self, timeout: float = 180) -> None:
+    def wait_ready(self, timeout: float = 180, component: str = "scheduler") -> None:
+        """Wait until the API server's health check reports ``component`` healthy (the scheduler by default;
+        ``metadatabase`` when only the API server runs)."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.api_url}/api/v2/monitor/health", timeout=5) as resp:
                     health = json.loads(resp.read())
-                if health.get("scheduler", {}).get("status") == "healthy":
+                if health.get(component, {}).get("status") == "healthy":
                     return
                 last = json.dumps(health)
             except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -218,8 +220,8 @@ class Stack:
             f"Airflow at {self.api_url} not healthy after {timeout:.0f} s ({last}); see {self.home / 'logs'}"
         )
 
-    def token(self) -> str:
-        body = json.dumps({"username": ADMIN_USER, "password": self.password()}).encode()
+    def token(self, user: str = ADMIN_USER) -> str:
+        body = json.dumps({"username": user, "password": self.password(user)}).encode()
         req = urllib.request.Request(
             f"{self.api_url}/auth/token",
             data=body,
