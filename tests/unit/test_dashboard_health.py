@@ -223,3 +223,10 @@ def test_the_cache_never_serves_an_answer_older_than_its_max_age() -> None:
     clock[0] = 30.0
     assert cache.get("k", build) == 2
     assert cache.get("other", build) == 3  # per key
+
+
+def test_the_docs_table_of_states_is_the_code_s() -> None:
+    doc = (REPO / "docs" / "dashboard.md").read_text()
+    rows = [f"| `{s.name}` | {'yes' if s.attention else 'no'} | {s.meaning} |" for s in health.STATES]
+    table = doc[doc.index("| state | attention | means |") :].split("\n\n")[0]
+    assert table.splitlines()[2:] == rows

@@ -23,7 +23,8 @@ text-align:left;vertical-align:top}th{background:#f5f7fa;font-weight:600}
 .healthy{background:#2f855a}.canary,.retraining,.new{background:#3182ce}.drifting,.awaiting_approval{background:#d69e2e}
 .degraded,.circuit_breaker_open,.over_budget{background:#c53030}
 .muted{color:#7b8794;font-size:.85rem}.reasons{margin:.2rem 0 0;padding-left:1.1rem;font-size:.82rem;color:#52606d}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}.chart{height:300px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1rem}.grid>div{min-width:0}
+.chart{height:300px;width:100%}
 .warn{background:#fffbea;border:1px solid #f0b429;padding:.5rem .8rem;margin:.6rem 0;font-size:.88rem}
 a{color:#2b6cb0}.pass{color:#2f855a;font-weight:600}.fail{color:#c53030;font-weight:600}
 """
@@ -89,8 +90,10 @@ def _chart(div: str, data: list[dict[str, Any]], layout: dict[str, Any]) -> str:
     layout = {"margin": {"l": 50, "r": 20, "t": 30, "b": 50}, "font": {"size": 11}, **layout}
     spec = json.dumps({"data": data, "layout": layout}).replace("</", "<\\/")
     return (
-        f'<div id="{div}" class="chart"></div><script>(function(){{var s={spec};'
-        f'Plotly.newPlot("{div}",s.data,s.layout,{{displaylogo:false,responsive:true}});}})();</script>'
+        # drawn once the whole page is laid out: a chart drawn earlier takes the width its grid cell had then
+        f'<div><div id="{div}" class="chart"></div><script>document.addEventListener("DOMContentLoaded",function()'
+        f'{{var s={spec};Plotly.newPlot("{div}",s.data,s.layout,{{displaylogo:false,responsive:true}});}});</script>'
+        "</div>"
     )
 
 
@@ -242,7 +245,11 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
                 "y": [w["promotions"] for w in deploy["per_week"]],
             }
         ],
-        {"title": {"text": "Promotions per week"}, "yaxis": {"dtick": 1}},
+        {
+            "title": {"text": "Promotions per week (weeks starting Monday)"},
+            "xaxis": {"type": "category"},
+            "yaxis": {"dtick": 1, "rangemode": "tozero"},
+        },
     )
     leads = "".join(
         f"<tr><td>v{_e(x['version'])}</td><td>{_when(x['drift_at'])}</td><td>{_when(x['promoted_at'])}</td>"
@@ -271,8 +278,9 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
         ],
         {
             "title": {"text": "Training runs: duration and cost"},
-            "yaxis": {"title": {"text": "minutes"}},
-            "yaxis2": {"title": {"text": "USD"}, "overlaying": "y", "side": "right"},
+            "xaxis": {"type": "category"},
+            "yaxis": {"title": {"text": "minutes"}, "rangemode": "tozero"},
+            "yaxis2": {"title": {"text": "USD"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
         },
     )
     run_rows = "".join(

@@ -154,6 +154,10 @@ class Stack:
             if not pid_file.exists():
                 continue
             pid = int(pid_file.read_text())
+            try:  # a child of this process that exited stays a zombie (alive to kill -0) until reaped
+                os.waitpid(pid, os.WNOHANG)
+            except (ChildProcessError, OSError):
+                pass
             try:
                 os.kill(pid, 0)
             except OSError:
