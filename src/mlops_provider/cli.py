@@ -299,15 +299,19 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 1 if any(r["attention"] for r in rows) else 0
 
 
-def _add_mlflow_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="registered model name (the config's model)")
-    p.add_argument("version", help="model version number")
+def _add_tracking_uri(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tracking-uri",
         metavar="URI",
         help="MLflow tracking (and registry) URI; default MLFLOW_TRACKING_URI, else the Airflow connection "
         "mlflow_default",
     )
+
+
+def _add_mlflow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="registered model name (the config's model)")
+    p.add_argument("version", help="model version number")
+    _add_tracking_uri(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -358,12 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("model", help="model name (the config's model)")
     cost.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs to list (10)")
     cost.add_argument("--json", action="store_true", help="print the month's and the recent runs as JSON")
-    cost.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="MLflow tracking (and registry) URI; default MLFLOW_TRACKING_URI, else the Airflow connection "
-        "mlflow_default",
-    )
+    _add_tracking_uri(cost)
     cost.set_defaults(func=_cmd_cost)
     st = sub.add_parser(
         "status",
@@ -375,12 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-url", metavar="URL", help="Airflow REST API address (default: [mlops] api_url, else [api] base_url)"
     )
     st.add_argument("--token", metavar="JWT", help="Airflow API token (default: AIRFLOW_API_TOKEN)")
-    st.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="MLflow tracking (and registry) URI; default MLFLOW_TRACKING_URI, else the Airflow connection "
-        "mlflow_default",
-    )
+    _add_tracking_uri(st)
     st.set_defaults(func=_cmd_status)
     return parser
 

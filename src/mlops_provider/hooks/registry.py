@@ -232,8 +232,8 @@ class ModelRegistry(TrialMoves, RetentionMoves):
             tags = model.tags or {}
             out[name] = {
                 "aliases": {str(a): str(v) for a, v in (getattr(model, "aliases", None) or {}).items()},
-                "drift_episode": _parsed(tags.get(DRIFT_EPISODE_TAG)),
-                "budget_hold": _parsed(tags.get(BUDGET_HOLD_TAG)),
+                "drift_episode": parsed_tag(tags.get(DRIFT_EPISODE_TAG)),
+                "budget_hold": parsed_tag(tags.get(BUDGET_HOLD_TAG)),
                 "versions": [],
             }
         for mv in _all_pages(self.client.search_model_versions, f"name IN ({quoted})"):
@@ -248,10 +248,10 @@ class ModelRegistry(TrialMoves, RetentionMoves):
                     "created_at": _iso_ms(mv.creation_timestamp),
                     "run_id": mv.run_id,
                     "airflow_run_id": vtags.get(VERSION_RUN_TAG),
-                    "metrics": _parsed(vtags.get(METRICS_TAG)) or {},
-                    "gates": _parsed(vtags.get(GATES_TAG)) or [],
-                    "trial": _parsed(vtags.get(TRIAL_TAG)),
-                    "promotions": _parsed(vtags.get(PROMOTION_TAG)) or [],
+                    "metrics": parsed_tag(vtags.get(METRICS_TAG)) or {},
+                    "gates": parsed_tag(vtags.get(GATES_TAG)) or [],
+                    "trial": parsed_tag(vtags.get(TRIAL_TAG)),
+                    "promotions": parsed_tag(vtags.get(PROMOTION_TAG)) or [],
                 }
             )
         for entry in out.values():
@@ -504,8 +504,8 @@ def _iso_ms(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
 
 
-def _parsed(text: str | None) -> Any:
-    """A JSON tag's value; None when absent or unreadable (the dashboard shows what it can)."""
+def parsed_tag(text: str | None) -> Any:
+    """A JSON tag's value; None when absent or unreadable (readers show what they can)."""
     if not text:
         return None
     try:
