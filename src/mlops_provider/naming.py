@@ -41,6 +41,9 @@ CONFIG_SHA256_TAG = TAG_PREFIX + "config_sha256"
 DRIFT_EPISODE_TAG = TAG_PREFIX + "drift_episode"
 #: On a registered model: drift-triggered retraining held for the month by a budget projection (JSON).
 BUDGET_HOLD_TAG = TAG_PREFIX + "budget_hold"
+#: On a registered model: the month's cost so far, as of its latest cost report (JSON: month, estimated_usd,
+#: actual_usd, runs, at). What the dashboard's overview shows without reading every cost run.
+COST_MONTH_TAG = TAG_PREFIX + "cost_month"
 #: On a cost run: the DAG and the Airflow run it costs.
 COST_DAG_TAG = TAG_PREFIX + "dag_id"
 COST_RUN_TAG = TAG_PREFIX + "airflow_run_id"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mlops_provider.naming import MONITORING_EXPERIMENT_SUFFIX
@@ -43,6 +43,7 @@ class ModelFacts:
     model_tags: dict[str, Any] = field(default_factory=dict)  # drift episode, budget hold (parsed)
     drift_checks: list[dict[str, Any]] = field(default_factory=list)  # newest first
     cost_runs: list[dict[str, Any]] = field(default_factory=list)  # this month (overview) or all (detail)
+    month_cost: dict[str, Any] | None = None  # the registry's record of the month so far (cost report)
     runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # DAG kind -> Airflow runs, newest first
     approvals: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
@@ -87,32 +88,65 @@ def read_drift_checks(client: Any, experiment_id: str | None, limit: int) -> lis
     if experiment_id is None:
         return []
     runs = client.search_runs([experiment_id], max_results=limit, order_by=["attributes.start_time DESC"])
-    out = []
-    for run in runs:
-        m = dict(run.data.metrics)
-        features = {}
-        for key, value in m.items():
-            if key.startswith("drift_score."):
-                name = key[len("drift_score.") :]
-                drifted = m.get(f"drifted.{name}")
-                features[name] = {
-                    "score": value,
-                    "threshold": m.get(f"drift_threshold.{name}"),
-                    "drifted": None if drifted is None else bool(drifted),
-                }
-        verdict = m.get("dataset_drift")
-        out.append(
-            {
-                "at": _iso(run.info.start_time),
-                "mlflow_run_id": run.info.run_id,
-                "airflow_run_id": run.data.tags.get("mlops.airflow_run_id"),
-                "drift_share": m.get("drift_share"),
-                "dataset_drift": None if verdict is None else bool(verdict),
-                "prediction_drift_score": m.get("prediction_drift_score"),
-                "rows": m.get("rows_current"),
-                "features": features,
+    return [_check(run) for run in runs]
+
+
+def _check(run: Any) -> dict[str, Any]:
+    """One drift check run as the dashboard shows it."""
+    m = dict(run.data.metrics)
+    features = {}
+    for key, value in m.items():
+        if key.startswith("drift_score."):
+            name = key[len("drift_score.") :]
+            drifted = m.get(f"drifted.{name}")
+            features[name] = {
+                "score": value,
+                "threshold": m.get(f"drift_threshold.{name}"),
+                "drifted": None if drifted is None else bool(drifted),
             }
-        )
+    verdict = m.get("dataset_drift")
+    return {
+        "at": _iso(run.info.start_time),
+        "mlflow_run_id": run.info.run_id,
+        "airflow_run_id": run.data.tags.get("mlops.airflow_run_id"),
+        "drift_share": m.get("drift_share"),
+        "dataset_drift": None if verdict is None else bool(verdict),
+        "prediction_drift_score": m.get("prediction_drift_score"),
+        "rows": m.get("rows_current"),
+        "features": features,
+    }
+
+
+#: How far back the overview's one search for the latest drift checks looks; a model whose latest check is older
+#: is asked on its own.
+RECENT_CHECKS_HOURS = 36
+
+
+def latest_drift_checks(client: Any, experiments: dict[str, str], now: datetime) -> dict[str, dict[str, Any]]:
+    """Each model's latest drift check (``experiments``: model -> its monitoring experiment id): one search over
+    the checks of the last :data:`RECENT_CHECKS_HOURS` hours of every model, then one search per model that had
+    none in that time."""
+    if not experiments:
+        return {}
+    owner = {eid: model for model, eid in experiments.items()}
+    since = int((now - timedelta(hours=RECENT_CHECKS_HOURS)).timestamp() * 1000)
+    out: dict[str, dict[str, Any]] = {}
+    runs = client.search_runs(
+        list(owner),
+        filter_string=f"attributes.start_time >= {since}",
+        max_results=50_000,
+        order_by=["attributes.start_time DESC"],
+    )
+    for run in runs:
+        model = owner[run.info.experiment_id]
+        if model not in out:
+            out[model] = _check(run)
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        rest = [m for m in experiments if m not in out]
+        found = pool.map(lambda m: read_drift_checks(client, experiments[m], 1), rest)
+        for model, checks in zip(rest, found, strict=True):
+            if checks:
+                out[model] = checks[0]
     return out
 
 
@@ -175,6 +209,7 @@ def gather(
             state = registered.get(name) or {}
             f.versions = state.get("versions", [])
             f.model_tags = {"drift_episode": state.get("drift_episode"), "budget_hold": state.get("budget_hold")}
+            f.month_cost = state.get("month_cost")
     except Exception as exc:
         failed("registry", exc)
     try:
@@ -182,23 +217,30 @@ def gather(
     except Exception as exc:
         failed("mlflow", exc)
         experiments = {}
-    try:  # cost: one search (the model page: the model's whole history)
+    try:  # cost: the model page reads the model's whole history; the overview, the month so far, which the
+        # registry keeps (``month_cost``) for every model whose cost report ran since that record existed
         since = datetime(1970, 1, 1, tzinfo=UTC) if detail else month_start(now)
-        ids = {m: experiments[cost_experiment(m)] for m in chosen if cost_experiment(m) in experiments}
+        wanted = [m for m, f in models.items() if detail or not f.month_cost]
+        ids = {m: experiments[cost_experiment(m)] for m in wanted if cost_experiment(m) in experiments}
         for name, runs in cost_runs_of(client, ids, since).items():
             models[name].cost_runs = runs
     except Exception as exc:
         failed("cost", exc)
 
-    def drift(f: ModelFacts) -> None:  # the latest check (overview) or the history (model page), per model
-        monitoring = experiments.get(f.model + MONITORING_EXPERIMENT_SUFFIX)
-        try:
-            f.drift_checks = read_drift_checks(client, monitoring, DRIFT_HISTORY if detail else 1)
+    monitoring = {m: experiments.get(m + MONITORING_EXPERIMENT_SUFFIX) for m in models}
+    if detail:
+        for name, f in models.items():
+            try:
+                f.drift_checks = read_drift_checks(client, monitoring[name], DRIFT_HISTORY)
+            except Exception as exc:
+                f.unavailable["drift"] = f"{type(exc).__name__}: {exc}"[:300]
+    else:
+        try:  # the latest check of every model: one search over the recent checks, then one per model left
+            latest = latest_drift_checks(client, {m: e for m, e in monitoring.items() if e}, now)
+            for name, check in latest.items():
+                models[name].drift_checks = [check]
         except Exception as exc:
-            f.unavailable["drift"] = f"{type(exc).__name__}: {exc}"[:300]
-
-    with ThreadPoolExecutor(max_workers=min(THREADS, max(len(models), 1))) as pool:
-        list(pool.map(drift, models.values()))
+            failed("drift", exc)
 
     try:
         every = incidents()

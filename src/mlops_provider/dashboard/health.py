@@ -108,14 +108,22 @@ def month_cost(f: ModelFacts, now: datetime) -> dict[str, Any]:
     from mlops_provider.cost.model import budget_verdict, month_start
 
     start = month_start(now)
-    spent = sum(
-        float(r["metrics"].get("cost_usd_total", 0.0)) for r in f.cost_runs if (_ts(r.get("at")) or start) >= start
-    )
-    verdict = budget_verdict(f.config.cost, spent, now)
+    record = f.month_cost or {}
+    actual = None
+    if record and not f.detail:  # the cost report's record of the month: this month's, or none this month yet
+        current = record.get("month") == now.strftime("%Y-%m")
+        spent = float(record.get("estimated_usd") or 0.0) if current else 0.0
+        actual = record.get("actual_usd") if current else None
+    else:
+        spent = sum(
+            float(r["metrics"].get("cost_usd_total", 0.0)) for r in f.cost_runs if (_ts(r.get("at")) or start) >= start
+        )
+    verdict = budget_verdict(f.config.cost, spent, now, actual)
     hold = (f.model_tags or {}).get("budget_hold") or {}
     return {
         "month": verdict.month,
-        "month_to_date_usd": round(spent, 6),
+        "month_to_date_usd": round(verdict.month_to_date, 6),
+        "actual_usd": verdict.actual,
         "projected_usd": round(verdict.projected, 6),
         "budget_usd": verdict.budget,
         "level": verdict.level,

@@ -36,6 +36,7 @@ from mlops_provider.naming import (
     BUDGET_HOLD_TAG,
     CHALLENGER,
     CHAMPION,
+    COST_MONTH_TAG,
     DRIFT_EPISODE_TAG,
     GATES_TAG,
     METRICS_TAG,
@@ -217,9 +218,9 @@ class ModelRegistry(TrialMoves, RetentionMoves):
 
     def overview_many(self, names: list[str]) -> dict[str, dict[str, Any]]:
         """What the dashboard shows of each registered model of ``names``, in two registry searches whatever their
-        number: ``{"aliases": {alias: version}, "drift_episode", "budget_hold", "versions"}``, the versions newest
-        first, each with its aliases, when it was registered, its run, and its ``mlops.*`` records (metrics,
-        gates, trial, promotions) parsed. Models not registered are absent."""
+        number: ``{"aliases": {alias: version}, "drift_episode", "budget_hold", "month_cost", "versions"}``, the
+        versions newest first, each with its aliases, when it was registered, its run, and its ``mlops.*``
+        records (metrics, gates, trial, promotions) parsed. Models not registered are absent."""
         wanted = set(names)
         if not wanted:
             return {}
@@ -234,6 +235,7 @@ class ModelRegistry(TrialMoves, RetentionMoves):
                 "aliases": {str(a): str(v) for a, v in (getattr(model, "aliases", None) or {}).items()},
                 "drift_episode": parsed_tag(tags.get(DRIFT_EPISODE_TAG)),
                 "budget_hold": parsed_tag(tags.get(BUDGET_HOLD_TAG)),
+                "month_cost": parsed_tag(tags.get(COST_MONTH_TAG)),
                 "versions": [],
             }
         for mv in _all_pages(self.client.search_model_versions, f"name IN ({quoted})"):
@@ -257,6 +259,17 @@ class ModelRegistry(TrialMoves, RetentionMoves):
         for entry in out.values():
             entry["versions"].sort(key=lambda v: -int(v["version"]))
         return out
+
+    def set_month_cost(self, name: str, month: dict[str, Any]) -> None:
+        """Record the month's cost so far on ``name`` (the cost report, after each run). A model not registered
+        yet has nowhere to keep it: readers then sum its cost runs."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self._set_model_tag(name, COST_MONTH_TAG, month)
+        except MlflowException as exc:
+            if not _not_found(exc):
+                raise
 
     # -- versions --------------------------------------------------------------------------------------
 

@@ -72,6 +72,16 @@ class CostReportOperator(MlopsBaseOperator):
         verdict = budget_verdict(cfg.cost, estimated, now, actual)
         if actual is not None:
             self.mlflow_hook.get_conn().log_metric(cost_run, "cost_usd_actual_month_to_date", actual)
+        self.mlflow_hook.registry.set_month_cost(
+            self.model_name,
+            {
+                "month": verdict.month,
+                "estimated_usd": round(estimated, 9),
+                "actual_usd": actual,
+                "runs": len(month),
+                "at": now.isoformat(timespec="seconds"),
+            },
+        )
         self.enforce(context, verdict, month)
         return {"cost": cost.as_dict(), "rates": rate.source, "budget": verdict.__dict__}
 
