@@ -54,6 +54,7 @@ test: lint
 bench: install
 	$(BIN)/python benchmarks/parse.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/dashboard.py
 
 clean: stop
 	rm -rf .mlops
