@@ -96,6 +96,9 @@ def test_the_overview_json_matches_the_registry_and_the_drift_runs(api_server, p
         sum(r.data.metrics["cost_usd_total"] for r in cost),
         abs=1e-6,  # shown to the millionth of a dollar
     )
+    # the overview read the month from the record the cost report keeps on the registered model
+    record = json.loads(mlflow_client.get_registered_model(MODEL).tags["mlops.cost_month"])
+    assert record["runs"] == len(cost) and record["month"] == datetime.now(UTC).strftime("%Y-%m")
     assert row["unavailable"] == {}
 
 
