@@ -137,6 +137,16 @@ def test_drift_found_before_the_champion_was_promoted_is_about_the_old_champion(
     assert health.assess(_healthy(drift_checks=checks), NOW)[0] == "drifting"
 
 
+def test_the_run_that_finished_last_counts_not_the_latest_date() -> None:
+    failed_today = _run("scoring", "failed", start="2026-11-20T06:00:00Z")
+    failed_today["end_date"] = "2026-11-20T06:10:00Z"
+    backfill = _run("scoring", "success", "backfill", start="2026-11-20T06:20:00Z")  # an older date, run later
+    backfill["end_date"] = "2026-11-20T06:25:00Z"
+    assert health.assess(_healthy(runs={"scoring": [failed_today, backfill]}), NOW)[0] == "healthy"
+    backfill["end_date"] = "2026-11-20T06:05:00Z"
+    assert health.assess(_healthy(runs={"scoring": [failed_today, backfill]}), NOW)[0] == "degraded"
+
+
 def test_a_failure_followed_by_a_success_is_not_degraded_and_a_running_run_does_not_hide_a_failure() -> None:
     ok_after = [
         _run("scoring", "success", start="2026-11-20T06:00:00Z"),

@@ -146,7 +146,13 @@ def assess(f: ModelFacts, now: datetime) -> tuple[str, list[str]]:
             "drift-triggered retrains did not bring drift under the threshold",
         )
     for kind in ("training", "scoring", "drift"):
-        runs = [r for r in f.runs.get(kind) or [] if r.get("state") not in RUNNING]
+        # the run that finished last, whatever its date: a backfill of past days that succeeds after today's
+        # scheduled run failed is the pipeline's latest word
+        runs = sorted(
+            (r for r in f.runs.get(kind) or [] if r.get("state") not in RUNNING),
+            key=lambda r: str(r.get("end_date") or r.get("start_date") or ""),
+            reverse=True,
+        )
         if runs and runs[0].get("state") == "failed":
             add("degraded", f"latest {kind} run {runs[0].get('dag_run_id')} failed")
     champion = alias_version(f, "champion")
