@@ -55,22 +55,21 @@ class AirflowApi:
             raise AirflowUnavailable(f"Airflow API at {self.base_url} not reached: {exc}") from None
 
     def runs(self, dag_ids: Sequence[str], days: int, now: datetime | None = None) -> list[dict[str, Any]]:
-        """The runs of ``dag_ids`` of the last ``days`` days (queued ones too), newest first: the API's DAGRun
+        """The runs of ``dag_ids`` that started in the last ``days`` days (by when they ran, not by their logical
+        date: a backfill of past days run today counts), newest first, then the queued ones: the API's DAGRun
         objects (dag_id, dag_run_id, run_type, state, start_date, end_date, ...), at most
         :data:`PAGE` x :data:`MAX_PAGES`."""
         if not dag_ids:
             return []
         since = (now or datetime.now(UTC)) - timedelta(days=days)
+        out = self._pages({"dag_ids": list(dag_ids), "start_date_gte": since.isoformat(), "order_by": "-start_date"})
+        out += self._pages({"dag_ids": list(dag_ids), "states": ["queued"], "order_by": "-run_after"})
+        return out
+
+    def _pages(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for page in range(MAX_PAGES):
-            body = {
-                "dag_ids": list(dag_ids),
-                "run_after_gte": since.isoformat(),
-                "order_by": "-run_after",
-                "page_limit": PAGE,
-                "page_offset": page * PAGE,
-            }
-            found = self._call("/api/v2/dags/~/dagRuns/list", body)
+            found = self._call("/api/v2/dags/~/dagRuns/list", {**body, "page_limit": PAGE, "page_offset": page * PAGE})
             out += found.get("dag_runs", [])
             if len(out) >= int(found.get("total_entries", 0)) or not found.get("dag_runs"):
                 break
