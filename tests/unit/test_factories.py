@@ -143,6 +143,24 @@ def test_training_dag_topology_schedule_and_docs() -> None:
     assert "HistGradientBoostingClassifier" in dag.doc_md
 
 
+def test_every_dag_of_a_model_shows_the_resolved_config_rendered_once() -> None:
+    from mlops_provider.config import load_config
+    from mlops_provider.factories import build_rollback_dag, build_training_dag
+    from mlops_provider.factories.common import resolved_config_md
+
+    path = REPO / "dags" / "configs" / "churn.yaml"
+    config = load_config(path)
+    text = resolved_config_md(config, "dags/configs/churn.yaml")
+    assert resolved_config_md(config, "dags/configs/churn.yaml") is text  # the same config: rendered once
+    for build in (build_training_dag, build_rollback_dag):
+        assert (build(config, source="dags/configs/churn.yaml").doc_md or "").endswith(text)
+    # another source, or another config object (even an equal one), gets its own text
+    assert resolved_config_md(config, "elsewhere.yaml").startswith("Config file: `elsewhere.yaml`")
+    changed = config.model_copy(update={"owner": "someone-else"})
+    assert "owner: someone-else" in resolved_config_md(changed, "dags/configs/churn.yaml")
+    assert resolved_config_md(load_config(path), "dags/configs/churn.yaml") == text
+
+
 def test_config_without_cron_is_scheduled_by_drift_only() -> None:
     from airflow.sdk import Asset
 

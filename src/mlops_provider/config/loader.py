@@ -247,7 +247,12 @@ def load_folder(
 
 def config_sha256(config: PipelineConfig) -> str:
     """Hash of the resolved config (defaults merged, aliases applied): what the model was trained with."""
-    payload = json.dumps(config.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return dump_sha256(config.model_dump(mode="json", by_alias=True))
+
+
+def dump_sha256(dump: dict[str, Any]) -> str:
+    """:func:`config_sha256` of a config already dumped with ``model_dump(mode="json", by_alias=True)``."""
+    payload = json.dumps(dump, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -266,6 +271,7 @@ __all__ = [
     "config_sha256",
     "deep_merge",
     "defaults_for",
+    "dump_sha256",
     "format_loc",
     "load_config",
     "load_folder",

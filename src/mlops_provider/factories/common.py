@@ -8,7 +8,8 @@ from typing import Any
 import yaml
 from airflow.sdk import DAG, Asset
 
-from mlops_provider.config import PipelineConfig, config_sha256
+from mlops_provider.config import PipelineConfig
+from mlops_provider.config.loader import dump_sha256
 from mlops_provider.notifications.alerts import AlertNotifier, RecoveryNotifier
 
 
@@ -22,13 +23,28 @@ def predictions_asset(config: PipelineConfig) -> Asset:
     return Asset(name=f"{config.model}_predictions", uri=config.predictions_asset_uri)
 
 
+#: (id(config), source) -> (config, text): every DAG of a model shows the same resolved config, rendered once.
+#: The config is kept beside its text, so an id reused by a later object never matches (configs are frozen).
+_RESOLVED_MD: dict[tuple[int, str | None], tuple[PipelineConfig, str]] = {}
+_RESOLVED_MD_MAX = 4096
+
+
 def resolved_config_md(config: PipelineConfig, source: str | None) -> str:
+    key = (id(config), source)
+    hit = _RESOLVED_MD.get(key)
+    if hit is not None and hit[0] is config:
+        return hit[1]
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: this runs on every parse
-    resolved = yaml.dump(config.model_dump(mode="json", by_alias=True), Dumper=dumper, sort_keys=False, width=100)
-    return (
-        f"Config file: `{source or 'n/a'}` · config sha256 `{config_sha256(config)[:12]}`\n\n"
+    dump = config.model_dump(mode="json", by_alias=True)
+    resolved = yaml.dump(dump, Dumper=dumper, sort_keys=False, width=100)
+    text = (
+        f"Config file: `{source or 'n/a'}` · config sha256 `{dump_sha256(dump)[:12]}`\n\n"
         f"#### Resolved config (defaults merged)\n\n```yaml\n{resolved}```\n"
     )
+    if len(_RESOLVED_MD) >= _RESOLVED_MD_MAX:
+        _RESOLVED_MD.clear()
+    _RESOLVED_MD[key] = (config, text)
+    return text
 
 
 def default_args(config: PipelineConfig) -> dict[str, object]:
