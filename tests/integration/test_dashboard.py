@@ -126,9 +126,11 @@ def test_the_model_page_json_has_history_features_versions_and_runs(api_server, 
     assert [(p["kind"], p["to"]) for p in promotions] == [("promotion", "1")]
     assert sum(w["promotions"] for w in page["deployments"]["per_week"]) in (0, 1)  # this week's, if v1 is recent
     # the drift report link serves the check's Evidently report from MLflow
-    status, _, html = get(
+    status, headers, html = get(
         f"{api_server.api_url}/mlops/models/{MODEL}/drift-report/{drifted['mlflow_run_id']}", api_server.token()
     )
+    # data values end up in the report: it runs sandboxed, away from the Airflow session's origin
+    assert headers["content-security-policy"] == "sandbox allow-scripts"
     report = Path(mlflow_client.download_artifacts(drifted["mlflow_run_id"], "drift_report.html", str(tmp_path)))
     assert status == 200 and html == report.read_bytes()
     status, _, body = get(f"{api_server.api_url}/mlops/api/models/{MODEL}/versions/1/lineage", api_server.token())

@@ -130,7 +130,12 @@ def create_app() -> FastAPI:
                 path = client.download_artifacts(run_id, DRIFT_REPORT_ARTIFACT, tmp)
             except Exception:
                 raise HTTPException(status_code=404, detail=f"drift check {run_id} has no report") from None
-            return HTMLResponse(Path(path).read_text(encoding="utf-8"))
+            # the report renders values from the scored data: a sandbox gives it an origin of its own, so whatever
+            # a value holds cannot act with the viewer's Airflow session (its scripts still draw the charts)
+            return HTMLResponse(
+                Path(path).read_text(encoding="utf-8"),
+                headers={"Content-Security-Policy": "sandbox allow-scripts", "X-Content-Type-Options": "nosniff"},
+            )
 
     @app.get("/static/plotly.min.js")
     def plotly_js() -> FileResponse:
