@@ -101,11 +101,11 @@ def create_app() -> FastAPI:
     def lineage_json(name: str, version: str) -> JSONResponse:
         import json
 
-        from mlops_provider.dashboard.service import _client
+        from mlops_provider.dashboard.service import mlflow_client
         from mlops_provider.lineage.audit import audit_record
 
         try:
-            record = audit_record(_client()[0], name, version)
+            record = audit_record(mlflow_client()[0], name, version)
         except Exception as exc:
             raise HTTPException(status_code=404, detail=f"{name} v{version}: {exc}") from None
         return JSONResponse(json.loads(json.dumps(record, default=str)))
@@ -114,10 +114,10 @@ def create_app() -> FastAPI:
     def drift_report(name: str, run_id: str) -> Response:
         import tempfile
 
-        from mlops_provider.dashboard.service import _client
+        from mlops_provider.dashboard.service import mlflow_client
         from mlops_provider.naming import DRIFT_REPORT_ARTIFACT, MONITORING_EXPERIMENT_SUFFIX
 
-        client = _client()[0]
+        client = mlflow_client()[0]
         try:
             run = client.get_run(run_id)
             experiment = client.get_experiment(run.info.experiment_id)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.hooks.registry_overview import iso_ms
 from mlops_provider.naming import MONITORING_EXPERIMENT_SUFFIX
 
 if TYPE_CHECKING:
@@ -78,10 +79,6 @@ def load_configs() -> tuple[dict[str, PipelineConfig], list[str]]:
     return dict(sorted(configs.items())), [str(e).splitlines()[0] for e in result.errors]
 
 
-def _iso(ms: int | None) -> str | None:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
-
-
 def read_drift_checks(client: Any, experiment_id: str | None, limit: int) -> list[dict[str, Any]]:
     """A model's drift checks (the runs of its ``<model>-monitoring`` experiment), newest first: when, the share
     of drifted features, the verdict, the prediction score, per-feature scores, thresholds and verdicts."""
@@ -106,7 +103,7 @@ def _check(run: Any) -> dict[str, Any]:
             }
     verdict = m.get("dataset_drift")
     return {
-        "at": _iso(run.info.start_time),
+        "at": iso_ms(run.info.start_time),
         "mlflow_run_id": run.info.run_id,
         "airflow_run_id": run.data.tags.get("mlops.airflow_run_id"),
         "drift_share": m.get("drift_share"),
@@ -171,8 +168,8 @@ def read_last_training(client: Any, experiment_id: str | None) -> dict[str, Any]
         return None
     info = runs[0].info
     return {
-        "started_at": _iso(info.start_time),
-        "ended_at": _iso(info.end_time),
+        "started_at": iso_ms(info.start_time),
+        "ended_at": iso_ms(info.end_time),
         "state": {"FINISHED": "success", "FAILED": "failed", "RUNNING": "running"}.get(info.status, info.status),
         "run_id": runs[0].data.tags.get("mlops.airflow_run_id"),
     }

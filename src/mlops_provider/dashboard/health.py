@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlops_provider.naming import CANARY, CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, SHADOW
+
 if TYPE_CHECKING:
     from mlops_provider.dashboard.facts import Facts, ModelFacts
 
@@ -155,7 +157,7 @@ def assess(f: ModelFacts, now: datetime) -> tuple[str, list[str]]:
         )
         if runs and runs[0].get("state") == "failed":
             add("degraded", f"latest {kind} run {runs[0].get('dag_run_id')} failed")
-    champion = alias_version(f, "champion")
+    champion = alias_version(f, CHAMPION)
     finished = [r for r in f.runs.get("training") or [] if r.get("state") not in RUNNING]
     mlflow_run = f.last_training_mlflow or {}
     trained = bool(f.versions) or bool(finished) or mlflow_run.get("state") not in (None, "running")
@@ -175,7 +177,7 @@ def assess(f: ModelFacts, now: datetime) -> tuple[str, list[str]]:
         add("awaiting_approval", f"{approval.get('subject') or 'sign-off'} (run {approval.get('run_id')})")
     training_now = [r for r in f.runs.get("training") or [] if r.get("state") in RUNNING]
     latest = f.drift_checks[0] if f.drift_checks else None
-    trial = alias_version(f, "canary") or alias_version(f, "shadow")
+    trial = alias_version(f, CANARY) or alias_version(f, SHADOW)
     promoted = _ts(_promoted_at(champion))
     checked = _ts((latest or {}).get("at"))
     if latest and latest.get("dataset_drift") and not (promoted and checked and promoted > checked):
@@ -190,7 +192,7 @@ def assess(f: ModelFacts, now: datetime) -> tuple[str, list[str]]:
             "retraining", f"training run {run.get('dag_run_id')} {run.get('state')} ({_run_view(run, None)['trigger']})"
         )
     if trial:
-        which = "canary" if "canary" in trial["aliases"] else "shadow"
+        which = CANARY if CANARY in trial["aliases"] else SHADOW
         add("canary", f"v{trial['version']} on {which} trial")
     if not trained and champion is None:
         add("new", "no training run yet")
@@ -204,7 +206,7 @@ def assess(f: ModelFacts, now: datetime) -> tuple[str, list[str]]:
 def overview_row(f: ModelFacts, base_url: str | None, now: datetime) -> dict[str, Any]:
     """One model's line of the overview (and of ``mlops status``)."""
     state, reasons = assess(f, now)
-    champion = alias_version(f, "champion")
+    champion = alias_version(f, CHAMPION)
     metric, value = _primary(f, champion)
     latest = f.drift_checks[0] if f.drift_checks else None
     return {
@@ -305,7 +307,7 @@ def model_page(facts: Facts, model: str) -> dict[str, Any]:
         (e for v in f.versions for e in v.get("promotions") or []), key=lambda e: (int(e.get("seq") or 0), e.get("at"))
     )
     roles = []
-    for alias in ("champion", "challenger", "canary", "shadow", "previous_champion"):
+    for alias in (CHAMPION, CHALLENGER, CANARY, SHADOW, PREVIOUS_CHAMPION):
         v = alias_version(f, alias)
         if v is not None:
             metric, value = _primary(f, v)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mlops_provider.dashboard.health import BY_NAME
+from mlops_provider.naming import TRIAL_ALIASES
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.2rem;color:#1f2933;background:#fff}
@@ -298,7 +299,7 @@ def model_html(data: dict[str, Any], prefix: str) -> str:
     trial_html = "<p>No trial recorded.</p>"
     if trial:
         outcome = trial.get("outcome") or (
-            "under way" if any(v["alias"] in ("canary", "shadow") for v in data["versions"]) else "?"
+            "under way" if any(v["alias"] in TRIAL_ALIASES.values() for v in data["versions"]) else "?"
         )
         window = trial.get("window") or {}
         trial_gates = "".join(

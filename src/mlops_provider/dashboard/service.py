@@ -21,7 +21,7 @@ class UnknownModel(LookupError):
     """No valid config in the configs folder defines this model."""
 
 
-def _client() -> tuple[Any, str | None]:
+def mlflow_client() -> tuple[Any, str | None]:
     from mlops_provider.hooks.mlflow import MlflowHook
 
     hook = MlflowHook()
@@ -33,7 +33,7 @@ def overview_data(airflow: Any, *, client: Any = None, tracking_uri: str | None 
     from mlops_provider.dashboard import facts, health
 
     if client is None:
-        client, tracking_uri = _client()
+        client, tracking_uri = mlflow_client()
     configs, errors = facts.load_configs()
     found = facts.gather(client, configs, airflow, tracking_uri=tracking_uri)
     found.config_errors = errors
@@ -49,7 +49,7 @@ def model_data(model: str, airflow: Any, *, client: Any = None, tracking_uri: st
         known = ", ".join(configs) or "none"
         raise UnknownModel(f"no model {model!r} in the configs folder (configured models: {known})")
     if client is None:
-        client, tracking_uri = _client()
+        client, tracking_uri = mlflow_client()
     found = facts.gather(client, configs, airflow, only=model, tracking_uri=tracking_uri)
     return health.model_page(found, model)
 

@@ -30,6 +30,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from mlops_provider.hooks.locks import LOCK_TIMEOUT_SECONDS, AliasLock, NoAliasLock
+from mlops_provider.hooks.registry_overview import OverviewReads
 from mlops_provider.hooks.registry_retention import RetentionMoves
 from mlops_provider.hooks.registry_trials import TrialMoves
 from mlops_provider.naming import (
@@ -39,13 +40,10 @@ from mlops_provider.naming import (
     COST_MONTH_TAG,
     DRIFT_EPISODE_TAG,
     GATES_TAG,
-    METRICS_TAG,
     PREVIOUS_CHAMPION,
     PROMOTION_INTENT_TAG,
     PROMOTION_TAG,
     TRIAL_ALIASES,
-    TRIAL_TAG,
-    VERSION_RUN_TAG,
 )
 
 log = logging.getLogger(__name__)
@@ -104,7 +102,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class ModelRegistry(TrialMoves, RetentionMoves):
+class ModelRegistry(TrialMoves, RetentionMoves, OverviewReads):
     """Alias lookups, serialized crash-safe promotion and the promotion history of registered models.
 
     :param client: an ``MlflowClient`` (the hook's).
@@ -211,54 +209,6 @@ class ModelRegistry(TrialMoves, RetentionMoves):
         except MlflowException as exc:
             if not _not_found(exc):
                 raise
-
-    def overview(self, name: str) -> dict[str, Any] | None:
-        """What the dashboard shows of ``name`` (see :meth:`overview_many`); None when it is not registered."""
-        return self.overview_many([name]).get(name)
-
-    def overview_many(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        """What the dashboard shows of each registered model of ``names``, in two registry searches whatever their
-        number: ``{"aliases": {alias: version}, "drift_episode", "budget_hold", "month_cost", "versions"}``, the
-        versions newest first, each with its aliases, when it was registered, its run, and its ``mlops.*``
-        records (metrics, gates, trial, promotions) parsed. Models not registered are absent."""
-        wanted = set(names)
-        if not wanted:
-            return {}
-        quoted = ", ".join("'" + n.replace("'", "\\'") + "'" for n in sorted(wanted))
-        models = {m.name: m for m in _all_pages(self.client.search_registered_models, f"name IN ({quoted})")}
-        out: dict[str, dict[str, Any]] = {}
-        for name, model in models.items():
-            if name not in wanted:
-                continue
-            tags = model.tags or {}
-            out[name] = {
-                "aliases": {str(a): str(v) for a, v in (getattr(model, "aliases", None) or {}).items()},
-                "drift_episode": parsed_tag(tags.get(DRIFT_EPISODE_TAG)),
-                "budget_hold": parsed_tag(tags.get(BUDGET_HOLD_TAG)),
-                "month_cost": parsed_tag(tags.get(COST_MONTH_TAG)),
-                "versions": [],
-            }
-        for mv in _all_pages(self.client.search_model_versions, f"name IN ({quoted})"):
-            entry = out.get(mv.name)
-            if entry is None:
-                continue
-            vtags = dict(mv.tags or {})
-            entry["versions"].append(
-                {
-                    "version": str(mv.version),
-                    "aliases": sorted(a for a, v in entry["aliases"].items() if v == str(mv.version)),
-                    "created_at": _iso_ms(mv.creation_timestamp),
-                    "run_id": mv.run_id,
-                    "airflow_run_id": vtags.get(VERSION_RUN_TAG),
-                    "metrics": parsed_tag(vtags.get(METRICS_TAG)) or {},
-                    "gates": parsed_tag(vtags.get(GATES_TAG)) or [],
-                    "trial": parsed_tag(vtags.get(TRIAL_TAG)),
-                    "promotions": parsed_tag(vtags.get(PROMOTION_TAG)) or [],
-                }
-            )
-        for entry in out.values():
-            entry["versions"].sort(key=lambda v: -int(v["version"]))
-        return out
 
     def set_month_cost(self, name: str, month: dict[str, Any]) -> None:
         """Record the month's cost so far on ``name`` (the cost report, after each run). A model not registered
@@ -500,31 +450,6 @@ class ModelRegistry(TrialMoves, RetentionMoves):
         for alias in (CHALLENGER, *TRIAL_ALIASES.values()):
             if self.alias(name, alias) == version:
                 self.client.delete_registered_model_alias(name, alias)
-
-
-def _all_pages(search: Callable[..., Any], filter_string: str) -> Iterator[Any]:
-    """Every result of an MLflow registry search, page after page."""
-    token = None
-    while True:
-        page = search(filter_string=filter_string, max_results=1000, page_token=token)
-        yield from page
-        token = getattr(page, "token", None)
-        if not token:
-            return
-
-
-def _iso_ms(ms: int | None) -> str | None:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds") if ms else None
-
-
-def parsed_tag(text: str | None) -> Any:
-    """A JSON tag's value; None when absent or unreadable (readers show what they can)."""
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _v(version: str | None) -> str:

@@ -139,6 +139,6 @@ def audit_record(client: MlflowClient, name: str, version: str | int) -> dict[st
 
 def _json_tag(mv: Any, key: str) -> Any:
     """A JSON tag of the version (sign-off decision, trial records), None when absent or unreadable."""
-    from mlops_provider.hooks.registry import parsed_tag
+    from mlops_provider.hooks.registry_overview import parsed_tag
 
     return parsed_tag((getattr(mv, "tags", None) or {}).get(key))
