@@ -55,6 +55,19 @@ class Stack:
     def mlflow_uri(self) -> str:
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
 
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """The long-running processes this stack starts (``start``) and stops (``stop``), by name."""
+        return PROCESSES
+
+    def command(self, name: str) -> list[str]:
+        """The command line of the process ``name``."""
+        return ["airflow", name] + (["--port", str(self.port)] if name == "api-server" else [])
+
+    def process_env(self, name: str) -> dict[str, str]:
+        """The environment of the process ``name``: the stack's own."""
+        return self.env()
+
     def env(self) -> dict[str, str]:
         """Environment every Airflow process and CLI call of this stack runs with."""
         bin_dir = str(Path(sys.executable).parent)
@@ -149,7 +162,7 @@ class Stack:
 
     def running(self) -> dict[str, int]:
         out = {}
-        for name in PROCESSES:
+        for name in self.processes:
             pid_file = self.home / "pids" / f"{name}.pid"
             if not pid_file.exists():
                 continue
@@ -166,16 +179,15 @@ class Stack:
             out[name] = pid
         return out
 
-    def start(self, processes: tuple[str, ...] = PROCESSES) -> None:
+    def start(self, processes: tuple[str, ...] | None = None) -> None:
         running = self.running()
-        for name in processes:
+        for name in self.processes if processes is None else processes:
             if name in running:
                 continue
             log = (self.home / "logs" / f"{name}.log").open("ab")
-            cmd = ["airflow", name] + (["--port", str(self.port)] if name == "api-server" else [])
             proc = subprocess.Popen(
-                cmd,
-                env=self.env(),
+                self.command(name),
+                env=self.process_env(name),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -183,23 +195,30 @@ class Stack:
             )
             (self.home / "pids" / f"{name}.pid").write_text(str(proc.pid))
 
-    def stop(self, timeout: float = 10) -> list[str]:
+    def stop(self, timeout: float = 10, processes: tuple[str, ...] | None = None) -> list[str]:
+        """Stop the stack's processes (or only ``processes``): SIGTERM to each one's process group, SIGKILL to
+        what is still running after ``timeout`` seconds."""
+        names = self.processes if processes is None else processes
         stopped = []
         for name, pid in self.running().items():
+            if name not in names:
+                continue
             try:
                 os.killpg(pid, signal.SIGTERM)
             except OSError:
                 continue
             stopped.append(name)
         deadline = time.monotonic() + timeout
-        while self.running() and time.monotonic() < deadline:
+        while set(self.running()) & set(names) and time.monotonic() < deadline:
             time.sleep(0.5)
-        for _name, pid in self.running().items():
+        for name, pid in self.running().items():
+            if name not in names:
+                continue
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
-        for name in PROCESSES:
+        for name in names:
             (self.home / "pids" / f"{name}.pid").unlink(missing_ok=True)
         return stopped
 
