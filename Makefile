@@ -39,17 +39,19 @@ lint: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
-# The end-to-end tests mostly wait on their own Airflow schedulers, so they run beside the rest of the suite
-# (two pytest sessions, separate state and ports); their report is printed after the other one's. The run fails
-# when either does.
+# The end-to-end and distributed-mode tests mostly wait on their own Airflow schedulers and workers, so they run
+# beside the rest of the suite (three pytest sessions, separate state, ports and databases); their reports are
+# printed after the other one's. The run fails when any does.
 test: lint
 	@mkdir -p .test-logs
 	@$(BIN)/python -m pytest tests/e2e -q -ra --durations=10 > .test-logs/e2e.log 2>&1 & e2e=$$!; \
-	$(BIN)/python -m pytest -q -ra --durations=10 --ignore=tests/e2e; rest=$$?; \
-	wait $$e2e; e2e_rc=$$?; \
+	$(BIN)/python -m pytest tests/distributed -q -ra --durations=10 > .test-logs/distributed.log 2>&1 & dist=$$!; \
+	$(BIN)/python -m pytest -q -ra --durations=10 --ignore=tests/e2e --ignore=tests/distributed; rest=$$?; \
+	wait $$e2e; e2e_rc=$$?; wait $$dist; dist_rc=$$?; \
 	echo; echo "== tests/e2e (ran beside the above)"; cat .test-logs/e2e.log; \
-	echo "== exit: unit+integration $$rest, e2e $$e2e_rc"; \
-	test $$rest -eq 0 && test $$e2e_rc -eq 0
+	echo; echo "== tests/distributed (ran beside the above)"; cat .test-logs/distributed.log; \
+	echo "== exit: unit+integration $$rest, e2e $$e2e_rc, distributed $$dist_rc"; \
+	test $$rest -eq 0 && test $$e2e_rc -eq 0 && test $$dist_rc -eq 0
 
 bench: install
 	$(BIN)/python benchmarks/parse.py

@@ -25,8 +25,15 @@ pytestmark = pytest.mark.distributed
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    import socket
+
     from mlops_provider.demo.cluster import Cluster
 
+    for what, port in (("PostgreSQL", 5432), ("Redis", 6379)):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        except OSError:
+            pytest.fail(f"{what} is not listening on 127.0.0.1:{port}: the distributed tests need it (see .ci/run)")
     root = tmp_path_factory.mktemp("cluster")
     dags = root / "dags"
     (dags / "configs").mkdir(parents=True)

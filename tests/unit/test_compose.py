@@ -165,3 +165,34 @@ def test_dockerfile_uses_the_locked_airflow_and_uv() -> None:
     assert uv is not None and f"ghcr.io/astral-sh/uv:{uv.group(1)} " in dockerfile
     assert "--frozen" in dockerfile and "--extra celery" in dockerfile
     assert re.search(r'^name = "apache-airflow-providers-celery"$', lock, re.MULTILINE)
+
+
+def test_the_distributed_mode_tested_here_has_the_compose_files_settings(tmp_path: Path) -> None:
+    """tests/distributed runs :class:`Cluster` on this machine's PostgreSQL, Redis and a loopback S3: it must set
+    every Airflow, connection and [mlops] variable the compose file gives the Airflow services, with the same
+    meaning (executor, drivers, broker, the shared JWT secret and issuer, the connections' shape)."""
+    import json
+
+    from mlops_provider.demo.cluster import Cluster
+
+    (tmp_path / "state" / "secrets").mkdir(parents=True)
+    (tmp_path / "state" / "secrets" / "redis_db").write_text("3")  # as init() would pick it: no Redis needed here
+    ours = Cluster(home=tmp_path / "state", dags_folder=tmp_path / "dags").settings()
+    compose = environment(yaml.safe_load(COMPOSE.read_text())["x-airflow-common"])
+    # the lock file is found next to the dags folder here; the image has no checkout, so compose names it
+    wanted = {k for k in compose if k.startswith(("AIRFLOW", "MLOPS_", "GX_", "MLFLOW_"))} - {
+        "AIRFLOW__MLOPS__LOCK_FILE"
+    }
+    assert sorted(wanted - set(ours)) == []
+    assert ours["AIRFLOW__CORE__EXECUTOR"] == compose["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for key in (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__CELERY__BROKER_URL",
+    ):
+        assert ours[key].split("://")[0] == compose[key].split("://")[0], key
+    for key in ("AIRFLOW_CONN_MLFLOW_DEFAULT", "AIRFLOW_CONN_AWS_DEFAULT"):
+        assert set(json.loads(ours[key])["extra"]) == set(json.loads(compose[key])["extra"]), key
+    assert ours["AIRFLOW__MLOPS__DATA_ROOT"].startswith("s3://") and compose["AIRFLOW__MLOPS__DATA_ROOT"].startswith(
+        "s3://"
+    )

@@ -188,3 +188,29 @@ def test_report_sample_is_deterministic_and_bounded(tmp_path):
         _, snapshot = adapter.evidently_drift(sample, adapter.report_sample(current, 1000), ["num_shift"], ["cat_mix"])
         path = adapter.save_html(snapshot, tmp_path / "reports" / "drift.html")
     assert path.read_text().lstrip().lower().startswith("<!doctype html") or "<html" in path.read_text()[:2000]
+
+
+def test_the_html_report_shows_the_most_drifted_features_first_up_to_report_columns() -> None:
+    from mlops_provider.config import load_config
+    from mlops_provider.monitoring.check import report_columns
+    from tests.conftest import REPO
+
+    def col(name: str, score: float, drifted: bool, threshold: float = 0.1) -> engine.ColumnDrift:
+        return engine.ColumnDrift(name, "num", "wasserstein", threshold, score, drifted)
+
+    columns = [
+        col("a", 0.01, False),
+        col("b", 0.2, True),
+        col("c", 0.05, False),
+        col("d", 0.9, True),
+        col("e", 0, False),
+    ]
+    result = engine.DriftResult(columns, 0.4, ["b", "d"], False, 0.5, 100, 100)
+    config = load_config(REPO / "dags" / "configs" / "churn.yaml")
+    assert config.drift.report_columns == 100  # the default: every feature of a narrow table
+    assert report_columns(config, result) == ["a", "b", "c", "d", "e"]
+
+    capped = config.model_copy(update={"drift": config.drift.model_copy(update={"report_columns": 3})})
+    assert report_columns(capped, result) == ["d", "b", "a"]  # drifted, the furthest past its threshold first
+    every = config.model_copy(update={"drift": config.drift.model_copy(update={"report_columns": None})})
+    assert report_columns(every, result) == ["a", "b", "c", "d", "e"]

@@ -138,6 +138,11 @@ def test_training_dag_topology_schedule_and_docs() -> None:
     assert dag.schedule.timetable.expression == "0 2 * * *"
     task = dag.get_task("train")
     assert task.owner == "ml-platform" and task.retries == 1
+    # a failure alerts whether Airflow retries the task (then as a warning) or not
+    assert [type(c).__name__ for c in task.on_retry_callback] == ["AlertNotifier"]
+    assert [type(c).__name__ for c in task.on_failure_callback] == ["AlertNotifier"]
+    backoff = config.model_copy(update={"airflow": config.airflow.model_copy(update={"retry_backoff": 2.0})})
+    assert build_training_dag(backoff, source="x").get_task("train").retry_exponential_backoff == 2.0
     # the resolved config (defaults merged) is shown in the DAG's docs
     assert "```yaml" in dag.doc_md and "owner: ml-platform" in dag.doc_md
     assert "HistGradientBoostingClassifier" in dag.doc_md

@@ -49,7 +49,16 @@ class AirflowConfig(Section):
     retries: int = Field(
         default=1, ge=0, le=20, description="Task retries (failed data validation and failed gates are never retried)."
     )
-    retry_delay_minutes: float = Field(default=5.0, ge=0, le=24 * 60, description="Wait between retries.")
+    retry_delay_minutes: float = Field(default=5.0, ge=0, le=24 * 60, description="Wait before the first retry.")
+    retry_backoff: float = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Multiplier of the wait after each further retry (Airflow's retry_exponential_backoff): 2 "
+        "waits retry_delay_minutes, then twice, then four times as long (with jitter, at most Airflow's "
+        "[core] max_retry_delay); 0 waits retry_delay_minutes every time. For outages of a service (MLflow, "
+        "S3) that last longer than a first retry.",
+    )
     tags: list[str] = Field(default_factory=list, description="Extra DAG tags.", examples=[["churn"]])
 
 
@@ -194,6 +203,14 @@ class DriftConfig(Section):
     )
     report_rows: int = Field(
         default=50_000, ge=1000, le=1_000_000, description="Rows sampled (per side) into the Evidently HTML report."
+    )
+    report_columns: int | None = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Features shown in the Evidently HTML report: the drifted ones first (most drifted first), "
+        "then the others in config order, up to this many. Evidently takes about 0.1 s per column on a core, "
+        "the verdicts are computed for every feature whatever this says. null: every feature.",
     )
     min_rows: int = Field(default=200, ge=1, description="Fewer rows in the window than this: no verdict.")
     column_group_size: int | None = Field(

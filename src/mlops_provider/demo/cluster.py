@@ -45,11 +45,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _redis_in_db(db: int, command: str) -> str:
-    """``SELECT db`` then one argument-less Redis command over RESP (no client library needed): its reply."""
-    payload = f"*2\r\n$6\r\nSELECT\r\n${len(str(db))}\r\n{db}\r\n*1\r\n${len(command)}\r\n{command}\r\n"
+def _redis_in_db(db: int, *command: str) -> str:
+    """``SELECT db``, then one Redis command over RESP (no client library needed): its reply as text."""
+
+    def resp(*words: str) -> str:
+        return f"*{len(words)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in words)
+
     with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=10) as s:
-        s.sendall(payload.encode())
+        s.sendall((resp("SELECT", str(db)) + resp(*command)).encode())
         reply = b""
         while reply.count(b"\r\n") < 2:
             chunk = s.recv(4096)
@@ -58,8 +61,12 @@ def _redis_in_db(db: int, command: str) -> str:
             reply += chunk
     lines = reply.decode().split("\r\n")
     if len(lines) < 2 or lines[0].startswith("-") or lines[1].startswith("-"):
-        raise RuntimeError(f"redis at {REDIS_HOST}:{REDIS_PORT}: {command} in database {db} failed: {lines[:2]}")
+        raise RuntimeError(f"redis at {REDIS_HOST}:{REDIS_PORT}: {command[0]} in database {db} failed: {lines[:2]}")
     return lines[1].lstrip("+:")
+
+
+#: the key by which a cluster claims its Redis database (SET NX: two clusters starting at once never share one)
+CLAIM_KEY = "mlops-cluster"
 
 
 @dataclass
@@ -70,6 +77,18 @@ class Cluster(Stack):
     moto_port: int = field(default_factory=_free_port)
     s3_port: int = field(default_factory=_free_port)  # the relay in front of moto: what every client uses
     worker_concurrency: int = 2
+
+    def __post_init__(self) -> None:
+        """A cluster made before in the same folder keeps its name and ports (so another process can stop it)."""
+        record = self.home / "cluster.json"
+        keys = ("name", "port", "mlflow_port", "moto_port", "s3_port")
+        if record.exists():
+            for key, value in json.loads(record.read_text()).items():
+                if key in keys:
+                    setattr(self, key, value)
+        else:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps({key: getattr(self, key) for key in keys}))
 
     # -- names ---------------------------------------------------------------------------------------
 
@@ -159,6 +178,10 @@ class Cluster(Stack):
                 "AIRFLOW__MLOPS__SNAPSHOT_ROOT": f"s3://{BUCKET}/snapshots",
                 "AIRFLOW__MLOPS__API_URL": self.api_url,
                 "MLOPS_BUCKET": BUCKET,
+                # MLflow's client gives up on an unreachable server after about 7 s (1 + 2 + 4 s of backoff)
+                # instead of about 4 minutes: a longer outage is then Airflow's to retry, with its alert
+                "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
             }
         )
         return own
@@ -228,9 +251,13 @@ class Cluster(Stack):
             conn.close()
 
     def _pick_redis_db(self) -> int:
+        """Claim an empty Redis database: the first of 15..1 where our claim key is new and alone."""
         for db in range(15, 0, -1):  # 0 is everybody's default: left alone
-            if int(_redis_in_db(db, "DBSIZE")) == 0:
+            if _redis_in_db(db, "SET", CLAIM_KEY, self.name, "NX") != "OK":
+                continue  # another cluster's
+            if int(_redis_in_db(db, "DBSIZE")) == 1:
                 return db
+            _redis_in_db(db, "DEL", CLAIM_KEY)  # someone else's keys are there: give it back
         raise RuntimeError(f"no empty Redis database on {REDIS_HOST}:{REDIS_PORT} (1-15 all hold keys)")
 
     def init(self) -> None:

@@ -222,6 +222,16 @@ class Stack:
             (self.home / "pids" / f"{name}.pid").unlink(missing_ok=True)
         return stopped
 
+    def kill(self, name: str) -> None:
+        """SIGKILL the process ``name`` and everything it started (its process group): a machine that died."""
+        pid = self.running().get(name)
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while name in self.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     # -- REST API ------------------------------------------------------------------------------------
 
     def wait_ready(self, timeout: float = 180, component: str = "scheduler") -> None:

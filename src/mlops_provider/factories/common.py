@@ -53,7 +53,10 @@ def default_args(config: PipelineConfig) -> dict[str, object]:
         "owner": config.owner,
         "retries": config.airflow.retries,
         "retry_delay": timedelta(minutes=config.airflow.retry_delay_minutes),
+        "retry_exponential_backoff": config.airflow.retry_backoff,
+        # a failure says so whether Airflow retries it (warning, no incident) or not (error, incident)
         "on_failure_callback": [alert],
+        "on_retry_callback": [alert],
     }
 
 

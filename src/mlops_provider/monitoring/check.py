@@ -142,8 +142,29 @@ def prediction_drift(
     return PredictionDrift(results, main, main_column, ref_mean, cur_mean, shift)
 
 
+def most_drifted_first(features: DriftResult) -> list[ColumnDrift]:
+    """The drifted columns, the furthest past its threshold first, whichever way the method reads (a p-value
+    below it, a distance above it)."""
+    return sorted(
+        (c for c in features.columns if c.drifted),
+        key=lambda c: -(c.score / c.threshold if c.score >= c.threshold else c.threshold / max(c.score, 1e-12)),
+    )
+
+
+def report_columns(config: PipelineConfig, features: DriftResult) -> list[str]:
+    """The features the HTML report shows: all, or (``drift.report_columns``) the drifted ones first, most drifted
+    first, then the others in config order."""
+    limit = config.drift.report_columns
+    names = [c.column for c in features.columns]
+    if limit is None or len(names) <= limit:
+        return names
+    drifted = [c.column for c in most_drifted_first(features)]
+    return (drifted + [n for n in names if n not in set(drifted)])[:limit]
+
+
 def drift_report(config: PipelineConfig, snapshot: pd.DataFrame, log: pd.DataFrame, columns: list[str]) -> Any:
-    """The Evidently snapshot whose HTML report people read, on a deterministic sample of each side."""
+    """The Evidently snapshot whose HTML report people read, on a deterministic sample of each side, of
+    ``columns`` (see :func:`report_columns`)."""
     from mlops_provider.monitoring.evidently import evidently_drift, report_sample
     from mlops_provider.monitoring.window import served_features
 

@@ -116,6 +116,11 @@ def failure_alert(context: Any, model: str) -> Alert:
     kind = _FAILURE_KINDS.get(type(exc).__name__, "task_failed") if exc is not None else "task_failed"
     lines = str(exc).strip().splitlines() if exc else []
     lines = lines[:40] if kind != "task_failed" else lines[:8]
+    if exc is None:  # Airflow failed it from outside: the scheduler heard nothing from the task for too long
+        lines = [
+            "the task reported no error: it stopped without one (its worker or machine stopped, the process was "
+            "killed, or it stopped sending heartbeats); see the task log and the worker's log"
+        ]
     retried, outcome = retry_outcome(context)
     url = catalogue.task_url(settings.ui_base_url(), dag_id, run_id if run_id != "?" else None, task_id)
     if retried:

@@ -97,6 +97,7 @@ class DriftCheckOperator(MlopsBaseOperator):
         """Alert on what the check found: drift (with the retrain or the brake that held it), the circuit breaker
         opening (escalation), or nothing. Checks held back because a retrain is on its way, or by a breaker or a
         no-new-data finding already escalated, stay quiet. Drift gone closes the model's drift incidents."""
+        from mlops_provider.monitoring import check
         from mlops_provider.notifications import catalogue, incidents
 
         cfg = self.pipeline
@@ -124,10 +125,7 @@ class DriftCheckOperator(MlopsBaseOperator):
         if decision.brake in ("deduplication", "circuit_breaker", "no_new_data", "budget"):
             return
         # most drifted first: how far past its threshold, whichever way the method reads (p-value or distance)
-        drifted = sorted(
-            (c for c in features.columns if c.drifted),
-            key=lambda c: -(c.score / c.threshold if c.score >= c.threshold else c.threshold / max(c.score, 1e-12)),
-        )
+        drifted = check.most_drifted_first(features)
         self.announce(
             catalogue.drift_detected(
                 model=self.model_name,
@@ -179,7 +177,15 @@ class DriftCheckOperator(MlopsBaseOperator):
         prediction = check.prediction_drift(cfg, holdout, log, pred_numeric, pred_categorical)
 
         # Evidently renders the report people look at, on a deterministic sample of each side.
-        snap = check.drift_report(cfg, snapshot, log, columns)
+        shown = check.report_columns(cfg, features)
+        if len(shown) < len(columns):
+            self.log.info(
+                "The HTML report shows %d of %d features (drift.report_columns): the %d drifted first",
+                len(shown),
+                len(columns),
+                min(len(features.drifted_columns), len(shown)),
+            )
+        snap = check.drift_report(cfg, snapshot, log, shown)
         experiment = self.mlflow_hook.ensure_experiment(self.model_name + MONITORING_EXPERIMENT_SUFFIX)
         with mlflow.start_run(experiment_id=experiment, run_name=f"drift-{context['ds']}") as run:
             mlflow.set_tags(
