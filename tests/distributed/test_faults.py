@@ -93,8 +93,8 @@ def test_the_mlflow_server_stopped_during_a_run_is_waited_for(cluster, tmp_path)
 def test_s3_unreachable_for_a_while_is_waited_for(cluster, tmp_path):
     add_model(cluster, tmp_path, "ds3", airflow=RETRYING)
     run_id = cluster.trigger("ds3_training")
-    wait_for_task(cluster, "ds3_training", run_id, "validate_data", "running")
-    cluster.stop(processes=("s3",))  # the relay in front of S3: refused connections, the objects are kept
+    # the relay in front of S3 goes before the first task reads the data: refused connections, objects kept
+    cluster.stop(processes=("s3",))
     try:
         failed = _wait_for_a_retry(cluster, "ds3_training", run_id)
     finally:
@@ -105,7 +105,9 @@ def test_s3_unreachable_for_a_while_is_waited_for(cluster, tmp_path):
     _one_complete_version(cluster, "ds3")
     told = [a for a in alerts(cluster, "ds3") if a["kind"] == "task_failed"]
     assert told and told[0]["numbers"]["retried"] is True, [a["kind"] for a in alerts(cluster, "ds3")]
-    assert f"127.0.0.1:{cluster.s3_port}" in told[0]["text"], told[0]["text"]
+    # the task's own S3 read names the endpoint; an upload through MLflow's artifact proxy gets its 500s
+    text = told[0]["text"]
+    assert f"127.0.0.1:{cluster.s3_port}" in text or "mlflow-artifacts" in text, text
 
 
 def test_a_scheduler_restarted_mid_run_finishes_the_run(cluster, tmp_path):

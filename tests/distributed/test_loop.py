@@ -4,7 +4,6 @@ its promotion, with the data, snapshots, predictions and MLflow artifacts on S3 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -55,11 +54,7 @@ def test_full_loop_runs_on_both_workers_with_everything_on_s3(cluster, tmp_path)
     assert tis["emit_drift_event"]["state"] == "success", {t: ti["state"] for t, ti in tis.items()}
     ran(tis)
 
-    deadline, asset_run = time.monotonic() + 600, None
-    while time.monotonic() < deadline and asset_run is None:
-        asset_run = next((r for r in cluster.runs("dloop_training") if r["run_type"] == "asset_triggered"), None)
-        time.sleep(3)
-    assert asset_run is not None, "no asset-triggered training run"
+    asset_run = cluster.wait_for_run_of_type("dloop_training", "asset_triggered")
     finished = cluster.wait_for_run("dloop_training", asset_run["dag_run_id"], timeout=900)
     assert finished["state"] == "success"
     ran({ti["task_id"]: ti for ti in cluster.task_instances("dloop_training", asset_run["dag_run_id"])})

@@ -4,7 +4,6 @@ a new champion passes its gates → the next check on the same data finds the dr
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import yaml
@@ -84,11 +83,7 @@ def test_drift_triggers_retraining_and_the_new_champion_resolves_it(loop_stack):
     assert links["extra_links"]["Drift report"] == check["report_uri"]
 
     # the Asset event schedules the very same training DAG
-    deadline, asset_run = time.monotonic() + 600, None
-    while time.monotonic() < deadline and asset_run is None:
-        asset_run = next((r for r in stack.runs("loop_training") if r["run_type"] == "asset_triggered"), None)
-        time.sleep(3)
-    assert asset_run is not None, "no asset-triggered training run"
+    asset_run = stack.wait_for_run_of_type("loop_training", "asset_triggered")
     finished = stack.wait_for_run("loop_training", asset_run["dag_run_id"], timeout=600)
     assert finished["state"] == "success"
     champion = client.get_model_version_by_alias("loop", "champion")

@@ -385,6 +385,16 @@ class Stack:
             time.sleep(3)
         raise TimeoutError(f"{dag_id} run {run_id} not finished after {timeout:.0f} s")
 
+    def wait_for_run_of_type(self, dag_id: str, run_type: str, timeout: float = 600) -> dict[str, Any]:
+        """The newest run of ``dag_id`` of ``run_type`` (``asset_triggered``, ``scheduled`` ...), once there is one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = next((r for r in self.runs(dag_id) if r["run_type"] == run_type), None)
+            if run is not None:
+                return run
+            time.sleep(3)
+        raise TimeoutError(f"no {run_type} run of {dag_id} after {timeout:.0f} s")
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return list(self.api(f"dags/{dag_id}/dagRuns?order_by=-run_after&limit=50")["dag_runs"])
 
