@@ -38,6 +38,7 @@ class Stack:
     home: Path
     dags_folder: Path
     port: int = 28080
+    executor: str = "LocalExecutor"
 
     @property
     def airflow_home(self) -> Path:
@@ -67,7 +68,7 @@ class Stack:
                 "AIRFLOW_HOME": str(self.airflow_home.resolve()),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder.resolve()),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file.resolve()),
