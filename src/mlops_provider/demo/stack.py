@@ -1,4 +1,4 @@
-"""The embedded stack: Airflow (SQLite, LocalExecutor) + MLflow (SQLite, local artifacts) in one folder.
+"""The embedded stack: Airflow (SQLite, LocalExecutor with warm workers) + MLflow (SQLite, local artifacts) in one folder.
 
 Layout of the state folder (default ``.mlops/``, or ``$MLOPS_HOME``)::
 
@@ -38,7 +38,8 @@ class Stack:
     home: Path
     dags_folder: Path
     port: int = 28080
-    executor: str = "LocalExecutor"
+    # LocalExecutor whose workers import pandas, scikit-learn, MLflow and GX once, not once per task
+    executor: str = "mlops_provider.executors.local.WarmLocalExecutor"
 
     @property
     def airflow_home(self) -> Path:
