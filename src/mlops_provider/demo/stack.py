@@ -1,4 +1,4 @@
-"""The embedded stack: Airflow (SQLite, LocalExecutor with warm workers) + MLflow (SQLite, local artifacts) in one folder.
+"""The embedded stack: Airflow (SQLite, warm LocalExecutor) + MLflow (SQLite, local artifacts) in one folder.
 
 Layout of the state folder (default ``.mlops/``, or ``$MLOPS_HOME``)::
 
