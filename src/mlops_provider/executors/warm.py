@@ -2,9 +2,11 @@
 
 The modules are ``[mlops] warm_imports`` (:func:`mlops_provider.settings.warm_imports`), by default
 :data:`DEFAULT_WARM_IMPORTS`: what the training, scoring and drift tasks import. Only imports happen
-here: no connection, client, thread or file is opened, so there is nothing a fork could duplicate
-(every library in the default list was checked to start no thread on import; a module that does is
-named in the worker's log, as it would not survive into the task).
+here: no connection, client, Python thread or file is opened, so there is nothing a fork could
+duplicate (every library in the default list was checked to start no Python thread on import; a module
+that does is named in the worker's log, as the thread would not survive into the task). numpy's and
+scipy's OpenBLAS start native threads when loaded and start them again in a forked child; OpenMP
+(scikit-learn) is loaded but not used, which keeps it usable in the child.
 """
 
 from __future__ import annotations
