@@ -74,6 +74,15 @@ def get_provider_info() -> dict[str, Any]:
                         "Empty: [api] base_url, else http://localhost:<[api] port>.",
                         "http://airflow-apiserver:8080",
                     ),
+                    "warm_imports": _option(
+                        "Comma-separated modules that the worker processes of the warm executors "
+                        "(mlops_provider.executors.local.WarmLocalExecutor; the Celery configuration "
+                        "mlops_provider.executors.celery.CELERY_CONFIG) import once, before they take tasks, so "
+                        "every task process forked from them starts with them loaded. Other executors ignore it. "
+                        "Empty: Airflow's task runner, the DAG loader, pandas, pyarrow, scipy, scikit-learn, "
+                        "MLflow, skops and Great Expectations (not Evidently).",
+                        "pandas,sklearn.ensemble,mlflow.sklearn,great_expectations,evidently",
+                    ),
                     "lock_file": _option(
                         "Dependency lock file whose sha256 is recorded on every model version. "
                         "Empty: the first uv.lock in the dags folder or its parents.",

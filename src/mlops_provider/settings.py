@@ -59,6 +59,17 @@ def validation_context() -> dict[str, tuple[str, ...]]:
     return {"allowed_estimator_modules": allowed_estimator_modules(), "allowed_data_roots": allowed_data_roots()}
 
 
+def warm_imports() -> tuple[str, ...]:
+    """Modules the warm executors' workers import before they take tasks (:mod:`mlops_provider.executors`):
+    the ``[mlops] warm_imports`` entries, else :data:`mlops_provider.executors.warm.DEFAULT_WARM_IMPORTS`."""
+    configured = tuple(m.strip() for m in (get("warm_imports") or "").split(",") if m.strip())
+    if configured:
+        return configured
+    from mlops_provider.executors.warm import DEFAULT_WARM_IMPORTS
+
+    return DEFAULT_WARM_IMPORTS
+
+
 def outbox_path() -> Path:
     home = os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow"))
     return Path(get("outbox_path") or Path(home) / "mlops_outbox.jsonl")

@@ -6,6 +6,7 @@ when that command exists, and its content is checked below.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -115,6 +116,17 @@ def test_airflow_services_share_the_jwt_settings_and_the_execution_api() -> None
 def test_there_are_two_celery_workers() -> None:
     workers = [name for name, s in services().items() if s.get("command") == "celery worker"]
     assert sorted(workers) == ["airflow-worker-1", "airflow-worker-2"]
+
+
+def test_only_the_celery_workers_warm_up_the_heavy_libraries() -> None:
+    option = "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"
+    for name, service in airflow_services().items():
+        value = environment(service).get(option)
+        if service.get("command") == "celery worker":
+            assert value == "mlops_provider.executors.celery.CELERY_CONFIG", name
+            assert importlib.util.find_spec(value.rpartition(".")[0]) is not None, value
+        else:  # the scheduler publishes with Airflow's own (equal) settings and never imports the hook
+            assert value is None, name
 
 
 def test_mlflow_server_uses_postgres_and_s3() -> None:

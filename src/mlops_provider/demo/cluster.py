@@ -191,7 +191,7 @@ class Cluster(Stack):
         """The broker's Redis database: one that held no key when the cluster was made (kept in its folder)."""
         return int(self._secret("redis_db", self._pick_redis_db))
 
-    def wait_workers(self, timeout: float = 120) -> None:
+    def wait_workers(self, timeout: float = 300) -> None:
         """Wait until every Celery worker has said it is ready (its log's ``ready.`` line)."""
         deadline = time.monotonic() + timeout
         for name in self.worker_names:
@@ -234,6 +234,8 @@ class Cluster(Stack):
         if name in self.worker_names:
             env[WORKER_NAME_VAR] = name
             env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = f"{__name__}.worker_hostname"
+            # as the compose file's workers: the heavy libraries imported once per worker, before its pool forks
+            env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = "mlops_provider.executors.celery.CELERY_CONFIG"
         return env
 
     # -- lifecycle -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The embedded stack: Airflow (SQLite, LocalExecutor) + MLflow (SQLite, local artifacts) in one folder.
+"""The embedded stack: Airflow (SQLite, warm LocalExecutor) + MLflow (SQLite, local artifacts) in one folder.
 
 Layout of the state folder (default ``.mlops/``, or ``$MLOPS_HOME``)::
 
@@ -38,6 +38,8 @@ class Stack:
     home: Path
     dags_folder: Path
     port: int = 28080
+    # LocalExecutor whose workers import pandas, scikit-learn, MLflow and GX once, not once per task
+    executor: str = "mlops_provider.executors.local.WarmLocalExecutor"
 
     @property
     def airflow_home(self) -> Path:
@@ -80,7 +82,7 @@ class Stack:
                 "AIRFLOW_HOME": str(self.airflow_home.resolve()),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder.resolve()),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file.resolve()),
@@ -92,6 +94,10 @@ class Stack:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                # An idle scheduler loop sleeps this long (default 1 s) before it looks for finished tasks again:
+                # 0.2 s cuts the gap between two tasks from about 0.5 s to about 0.2 s (a 6-task training run: -2 s)
+                # for about 0.06 of a core more while idle (docs/benchmarks.md).
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
                 "AIRFLOW__MLOPS__DATA_ROOT": str((self.home / "data").resolve()),
                 "AIRFLOW__MLOPS__OUTBOX_PATH": str((self.home / "outbox.jsonl").resolve()),
