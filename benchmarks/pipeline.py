@@ -20,7 +20,9 @@ but it pays a process per task and scheduling gaps instead: ``--scheduler`` runs
 scheduler (the embedded stack) ``warmup + repeats`` times in a row and prints the median of the counted
 runs' durations and ``scheduler_overhead`` (that median over the bare work's), and, beside it, the first
 run on the fresh stack alone (``scheduler_overhead_first``, what a single ``--scheduler`` run reported
-before runs were repeated).
+before runs were repeated). When PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are up, ``--scheduler``
+also runs them on the distributed mode (``mlops_provider.demo.cluster``: CeleryExecutor, two warm workers, the
+MLflow server, the data on S3) and prints ``scheduler_overhead_celery``; ``--no-celery`` skips that.
 
 Last line: ``pipeline_overhead=<median DAG run / median bare work>``.
 """
@@ -153,25 +155,46 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any], 
     return elapsed, json.loads(lines[-1]), "\n".join(lines[:-1])
 
 
-def _scheduler_runs(root: Path, runs: int, executor: str | None) -> list[dict[str, Any]]:
-    """Trigger the training DAG ``runs`` times, one after the other, on one embedded stack; each run's
-    duration (run start to run end, as Airflow records it), its tasks' durations and the gaps between them."""
+def _services_up() -> bool:
+    """PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379, which the distributed mode runs on."""
+    for port in (5432, 6379):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return False
+    return True
+
+
+def _scheduler_runs(root: Path, runs: int, executor: str | None, celery: bool = False) -> list[dict[str, Any]]:
+    """Trigger the training DAG ``runs`` times, one after the other, on one embedded stack (or, with ``celery``,
+    on the distributed mode: CeleryExecutor on PostgreSQL and Redis, two warm workers, the MLflow server, the
+    data on S3); each run's duration (run start to run end, as Airflow records it), its tasks' durations and
+    the gaps between them."""
     from datetime import datetime
 
+    from mlops_provider.demo.cluster import Cluster
     from mlops_provider.demo.stack import Stack
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    stack = Stack(home=root / "stack", dags_folder=root / "dags", port=port)
-    if executor:
-        stack = Stack(home=stack.home, dags_folder=stack.dags_folder, port=port, executor=executor)
-    shutil.copytree(root / "data", stack.home / "data")
-    stack.init()
+    stack: Any
+    if celery:
+        stack = Cluster(home=root / "cluster", dags_folder=root / "dags", port=port)
+        stack.init()
+        stack.upload(root / "data" / "churn", "data/churn")
+    else:
+        stack = Stack(home=root / "stack", dags_folder=root / "dags", port=port)
+        if executor:
+            stack = Stack(home=stack.home, dags_folder=stack.dags_folder, port=port, executor=executor)
+        shutil.copytree(root / "data", stack.home / "data")
+        stack.init()
     stack.start()
     out = []
     try:
         stack.wait_ready()
+        if celery:
+            stack.wait_workers()
         stack.wait_for_dag("churn_training")
         for _ in range(runs):
             run_id = stack.trigger("churn_training")
@@ -192,7 +215,7 @@ def _scheduler_runs(root: Path, runs: int, executor: str | None) -> list[dict[st
                 }
             )
     finally:
-        stack.stop()
+        stack.destroy() if celery else stack.stop()
     return out
 
 
@@ -216,6 +239,11 @@ def main() -> None:
         "--executor",
         default=None,
         help="the embedded stack's [core] executor for --scheduler (default: the stack's own)",
+    )
+    ap.add_argument(
+        "--no-celery",
+        action="store_true",
+        help="with --scheduler, skip the distributed-mode runs (they run when PostgreSQL and Redis are up)",
     )
     args = ap.parse_args()
     from mlops_provider.demo.data import write_labeled
@@ -289,6 +317,22 @@ def main() -> None:
                 f"scheduler_overhead_first={first['run'] / bare_work:.2f}"
             )
             print(f"scheduler_overhead={sched_run / bare_work:.2f} (median scheduler run / median bare work)")
+            if args.no_celery or not _services_up():
+                why = "--no-celery" if args.no_celery else "PostgreSQL or Redis is not up"
+                print(f"scheduler_overhead_celery=skipped ({why})")
+            else:
+                runs = _scheduler_runs(root, args.warmup + args.repeats, None, celery=True)
+                counted_runs = runs[args.warmup :] or runs
+                celery_run = med([r["run"] for r in counted_runs])
+                celery_tasks = {k: med([r["tasks"][k] for r in counted_runs]) for k in counted_runs[-1]["tasks"]}
+                print(
+                    f"training DAG on the Celery workers: run {celery_run:.1f} s  "
+                    f"runs {', '.join(format(r['run'], '.1f') for r in counted_runs)}  "
+                    f"(median per task: {_fmt_tasks(celery_tasks)}; gaps between tasks "
+                    f"{med([r['gaps'] for r in counted_runs]):.1f} s; MLflow server and S3, where the bare work "
+                    "uses local files)"
+                )
+                print(f"scheduler_overhead_celery={celery_run / bare_work:.2f} (median Celery run / median bare work)")
         print(f"pipeline_overhead={dag_run / bare_work:.2f}")
 
 
