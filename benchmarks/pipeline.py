@@ -219,6 +219,18 @@ def _scheduler_runs(root: Path, runs: int, executor: str | None, celery: bool = 
     return out
 
 
+def _print_runs(where: str, counted: list[dict[str, Any]], note: str) -> float:
+    """Print the counted runs (median run, each run, median per task, gaps); return the median run."""
+    run = statistics.median([r["run"] for r in counted])
+    tasks = {k: statistics.median([r["tasks"][k] for r in counted]) for k in counted[-1]["tasks"]}
+    print(
+        f"training DAG {where}: run {run:.1f} s  runs {', '.join(format(r['run'], '.1f') for r in counted)}  "
+        f"(median per task: {_fmt_tasks(tasks)}; gaps between tasks "
+        f"{statistics.median([r['gaps'] for r in counted]):.1f} s; {note})"
+    )
+    return run
+
+
 def _fmt_tasks(tasks: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in tasks.items())
 
@@ -302,15 +314,8 @@ def main() -> None:
         print(f"process_overhead={dag_wall / bare_wall:.2f} (whole dag.test process / whole bare process)")
         if args.scheduler:
             runs = _scheduler_runs(root, args.warmup + args.repeats, args.executor)
-            first, counted_runs = runs[0], runs[args.warmup :] or runs
-            sched_run = med([r["run"] for r in counted_runs])
-            sched_tasks = {k: med([r["tasks"][k] for r in counted_runs]) for k in counted_runs[-1]["tasks"]}
-            print(
-                f"training DAG under the scheduler: run {sched_run:.1f} s  "
-                f"runs {', '.join(format(r['run'], '.1f') for r in counted_runs)}  "
-                f"(median per task: {_fmt_tasks(sched_tasks)}; gaps between tasks "
-                f"{med([r['gaps'] for r in counted_runs]):.1f} s; one process per task)"
-            )
+            first = runs[0]
+            sched_run = _print_runs("under the scheduler", runs[args.warmup :] or runs, "one process per task")
             print(
                 f"  first run on the fresh stack (not counted): {first['run']:.1f} s "
                 f"({_fmt_tasks(first['tasks'])}); as one first run: "
@@ -322,16 +327,8 @@ def main() -> None:
                 print(f"scheduler_overhead_celery=skipped ({why})")
             else:
                 runs = _scheduler_runs(root, args.warmup + args.repeats, None, celery=True)
-                counted_runs = runs[args.warmup :] or runs
-                celery_run = med([r["run"] for r in counted_runs])
-                celery_tasks = {k: med([r["tasks"][k] for r in counted_runs]) for k in counted_runs[-1]["tasks"]}
-                print(
-                    f"training DAG on the Celery workers: run {celery_run:.1f} s  "
-                    f"runs {', '.join(format(r['run'], '.1f') for r in counted_runs)}  "
-                    f"(median per task: {_fmt_tasks(celery_tasks)}; gaps between tasks "
-                    f"{med([r['gaps'] for r in counted_runs]):.1f} s; MLflow server and S3, where the bare work "
-                    "uses local files)"
-                )
+                note = "MLflow server and S3, where the bare work uses local files"
+                celery_run = _print_runs("on the Celery workers", runs[args.warmup :] or runs, note)
                 print(f"scheduler_overhead_celery={celery_run / bare_work:.2f} (median Celery run / median bare work)")
         print(f"pipeline_overhead={dag_run / bare_work:.2f}")
 
