@@ -335,9 +335,18 @@ def metric_names(task: str) -> tuple[str, ...]:
 def evaluation(
     model: Any, df: pd.DataFrame, config: PipelineConfig, labels: Labels | None = None
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Every metric of the config's task on ``df``: (finite values, {metric: why it is not available})."""
+    """Every metric of the config's task on ``df``: (finite values, {metric: why it is not available}).
+
+    The predictions are made on one thread (BLAS/OpenMP at 1, joblib sequential): a forest with ``n_jobs``
+    adds its trees' probabilities in the order its threads finish, which moves the last bits of a metric
+    between two runs of the same model on the same rows, and the metrics are part of what a replay compares.
+    """
+    from joblib import parallel_config
+    from threadpoolctl import threadpool_limits
+
     y = df[config.data.target].to_numpy()
-    p = predict(model, features_frame(df, config), config.task, labels)
+    with threadpool_limits(limits=1), parallel_config(backend="sequential"):
+        p = predict(model, features_frame(df, config), config.task, labels)
     values: dict[str, float] = {}
     unavailable: dict[str, str] = {}
     for n in metric_names(config.task):
