@@ -360,6 +360,9 @@ class Stack:
                 str(b).replace("Z", "+00:00")
             )
 
+        from datetime import UTC
+
+        asked = datetime.now(UTC)
         while True:
             try:
                 return dict(self.api("backfills", method="POST", body=body))
@@ -368,8 +371,9 @@ class Stack:
                     raise
             dag = urllib.parse.quote(body["dag_id"], safe="")
             open_ = [b for b in self.api(f"backfills?dag_id={dag}&limit=100")["backfills"] if not b.get("completed_at")]
-            for b in open_:
-                if same(b["from_date"], body["from_date"]) and same(b["to_date"], body["to_date"]):
+            for b in open_:  # ours only if made after we asked: an earlier backfill of the same days is waited for
+                created = datetime.fromisoformat(str(b.get("created_at", "")).replace("Z", "+00:00") or "1970-01-01")
+                if created >= asked and same(b["from_date"], body["from_date"]) and same(b["to_date"], body["to_date"]):
                     return dict(b)
             time.sleep(3)
 
