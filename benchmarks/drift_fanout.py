@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -38,14 +37,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DAY = "2026-08-01"
-
-
-def _up(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 def write_data(folder: Path, features: int, rows: int, seed: int = 0) -> list[str]:
@@ -133,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default="0,100,50", help="column_group_size per drift run; 0: one task")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
-    if not (_up(5432) and _up(6379)):
+    from mlops_provider.demo.cluster import Cluster, free_port, services_up
+
+    if not services_up():
         print("PostgreSQL (127.0.0.1:5432) or Redis (127.0.0.1:6379) is not up")
         print("drift_fanout=skipped")
         return 0
-    from mlops_provider.demo.cluster import Cluster
 
     groups = [int(g) for g in args.groups.split(",")]
     root = Path(tempfile.mkdtemp(prefix="mlops-fanout-"))
@@ -145,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     (dags / "configs").mkdir(parents=True)
     for f in (REPO / "dags").glob("*.py"):
         shutil.copy(f, dags / f.name)
-    cluster = Cluster(home=root / "state", dags_folder=dags, port=_free())
+    cluster = Cluster(home=root / "state", dags_folder=dags, port=free_port())
     results: list[dict[str, Any]] = []
     try:
         started = time.perf_counter()
@@ -209,12 +201,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbest fan-out: groups of {best['group']} columns ({best['mapped']} mapped tasks)")
         print(f"drift_fanout_speedup={single['run_s'] / best['run_s']:.2f}")
     return 0
-
-
-def _free() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_parse(cluster: Any, group: int, parsed_before: str, timeout: float = 300) -> None:

@@ -155,16 +155,6 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any], 
     return elapsed, json.loads(lines[-1]), "\n".join(lines[:-1])
 
 
-def _services_up() -> bool:
-    """PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379, which the distributed mode runs on."""
-    for port in (5432, 6379):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except OSError:
-            return False
-    return True
-
-
 def _scheduler_runs(root: Path, runs: int, executor: str | None, celery: bool = False) -> list[dict[str, Any]]:
     """Trigger the training DAG ``runs`` times, one after the other, on one embedded stack (or, with ``celery``,
     on the distributed mode: CeleryExecutor on PostgreSQL and Redis, two warm workers, the MLflow server, the
@@ -313,6 +303,8 @@ def main() -> None:
         )
         print(f"process_overhead={dag_wall / bare_wall:.2f} (whole dag.test process / whole bare process)")
         if args.scheduler:
+            from mlops_provider.demo.cluster import services_up
+
             runs = _scheduler_runs(root, args.warmup + args.repeats, args.executor)
             first = runs[0]
             sched_run = _print_runs("under the scheduler", runs[args.warmup :] or runs, "one process per task")
@@ -322,7 +314,7 @@ def main() -> None:
                 f"scheduler_overhead_first={first['run'] / bare_work:.2f}"
             )
             print(f"scheduler_overhead={sched_run / bare_work:.2f} (median scheduler run / median bare work)")
-            if args.no_celery or not _services_up():
+            if args.no_celery or not services_up():
                 why = "--no-celery" if args.no_celery else "PostgreSQL or Redis is not up"
                 print(f"scheduler_overhead_celery=skipped ({why})")
             else:

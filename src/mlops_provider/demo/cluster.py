@@ -39,7 +39,17 @@ def worker_hostname() -> str:
     return os.environ.get(WORKER_NAME_VAR) or socket.getfqdn()
 
 
-def _free_port() -> int:
+def services_up() -> bool:
+    """Whether PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379), which a cluster runs on, answer."""
+    for port in (5432, REDIS_PORT):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -73,9 +83,9 @@ CLAIM_KEY = "mlops-cluster"
 class Cluster(Stack):
     workers: int = 2
     name: str = field(default_factory=lambda: f"mlops_{secrets.token_hex(4)}")
-    mlflow_port: int = field(default_factory=_free_port)
-    moto_port: int = field(default_factory=_free_port)
-    s3_port: int = field(default_factory=_free_port)  # the relay in front of moto: what every client uses
+    mlflow_port: int = field(default_factory=free_port)
+    moto_port: int = field(default_factory=free_port)
+    s3_port: int = field(default_factory=free_port)  # the relay in front of moto: what every client uses
     worker_concurrency: int = 2
 
     def __post_init__(self) -> None:
@@ -202,7 +212,7 @@ class Cluster(Stack):
                 time.sleep(1)
 
     def _port(self, name: str) -> int:
-        return int(self._secret(f"port_{name}", _free_port))
+        return int(self._secret(f"port_{name}", free_port))
 
     def command(self, name: str) -> list[str]:
         bin_dir = Path(sys.executable).parent
