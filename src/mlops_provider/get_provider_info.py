@@ -83,6 +83,14 @@ def get_provider_info() -> dict[str, Any]:
                         "MLflow, skops and Great Expectations (not Evidently).",
                         "pandas,sklearn.ensemble,mlflow.sklearn,great_expectations,evidently",
                     ),
+                    "parse_cache_dir": _option(
+                        "Folder where the DAG loader keeps what reading each good config produced (the validated "
+                        "config as JSON, its resolved YAML and hash), keyed by the file's content, defaults.yaml, the "
+                        "allowed modules and data roots and the provider's code, so that the next parse of an "
+                        "unchanged config skips reading its YAML; the config is validated again on every parse. "
+                        "off: read every config on every parse. Empty: $AIRFLOW_HOME/mlops_parse_cache.",
+                        "/opt/airflow/mlops_parse_cache",
+                    ),
                     "lock_file": _option(
                         "Dependency lock file whose sha256 is recorded on every model version. "
                         "Empty: the first uv.lock in the dags folder or its parents.",

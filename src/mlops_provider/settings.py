@@ -70,6 +70,16 @@ def warm_imports() -> tuple[str, ...]:
     return DEFAULT_WARM_IMPORTS
 
 
+def parse_cache_dir() -> Path | None:
+    """Where the DAG loader keeps good configs' reads between parses (:mod:`mlops_provider.config.parse_cache`):
+    the ``[mlops] parse_cache_dir`` option, ``off`` for nowhere, empty for ``$AIRFLOW_HOME/mlops_parse_cache``."""
+    configured = get("parse_cache_dir")
+    if configured is not None and configured.strip().lower() in ("off", "none", "false"):
+        return None
+    home = os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow"))
+    return Path(configured or Path(home) / "mlops_parse_cache")
+
+
 def outbox_path() -> Path:
     home = os.environ.get("AIRFLOW_HOME", str(Path.home() / "airflow"))
     return Path(get("outbox_path") or Path(home) / "mlops_outbox.jsonl")

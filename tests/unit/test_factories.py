@@ -150,13 +150,14 @@ def test_training_dag_topology_schedule_and_docs() -> None:
 
 def test_every_dag_of_a_model_shows_the_resolved_config_rendered_once() -> None:
     from mlops_provider.config import load_config
+    from mlops_provider.config.loader import resolved
     from mlops_provider.factories import build_rollback_dag, build_training_dag
     from mlops_provider.factories.common import resolved_config_md
 
     path = REPO / "dags" / "configs" / "churn.yaml"
     config = load_config(path)
     text = resolved_config_md(config, "dags/configs/churn.yaml")
-    assert resolved_config_md(config, "dags/configs/churn.yaml") is text  # the same config: rendered once
+    assert resolved(config) is resolved(config)  # the same config: rendered once
     for build in (build_training_dag, build_rollback_dag):
         assert (build(config, source="dags/configs/churn.yaml").doc_md or "").endswith(text)
     # another source, or another config object (even an equal one), gets its own text
@@ -200,6 +201,15 @@ def test_retention_dag_runs_weekly_with_a_dry_run_param_and_ends_with_the_cost_r
     assert dag.dag_id == "churn_retention" and dag.timetable.expression == "0 4 * * 0"
     assert [t.task_id for t in dag.topological_sort()] == ["apply_retention", "cost_report"]
     assert dag.params["dry_run"] is False and dag.params["as_of"] is None
+    # a trigger's values are checked against the params' schemas (written in JSON-Schema Draft 7)
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    dry_run, as_of = dag.params.get_param("dry_run"), dag.params.get_param("as_of")
+    assert dry_run.resolve(True) is True and as_of.resolve("2026-03-01T00:00:00+00:00")
+    for param, bad in ((dry_run, "yes"), (as_of, 5)):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)
+    assert dry_run.schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert """airflow dags trigger churn_retention -c '{"dry_run": true}'""" in (dag.doc_md or "")
     raw["retention"] = {"schedule": None}
     assert build_retention_dag(PipelineConfig.model_validate(raw)).schedule is None

@@ -25,9 +25,10 @@ from pydantic import ValidationError
 
 from mlops_provider.config.errors import problem_from_error, short
 from mlops_provider.config.locate import Defaults, line_of, place
+from mlops_provider.config.parse_cache import ParseCache, entry_key
 from mlops_provider.config.problems import DEFAULTS_FILE, ConfigError, Loc, Problem, format_loc, parse_path
 from mlops_provider.config.schema import PipelineConfig, find_templates
-from mlops_provider.config.yamlsafe import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, read_yaml
+from mlops_provider.config.yamlsafe import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, read_bytes, read_yaml
 
 MAX_PROBLEMS = 50  # reported per file; a file with more is listed as far as that
 CONFIG_SUFFIXES = (".yaml", ".yml")
@@ -67,12 +68,8 @@ def _validate(
         bad = next(k for k in data if not isinstance(k, str))
         raise ConfigError(file, [Problem("", f"key {bad!r} is not text; quote it or rename it", 1)])
     merged = deep_merge(defaults[1] or {}, data)
-    context = {
-        "allowed_estimator_modules": tuple(allowed_estimator_modules or ()) or None,
-        "allowed_data_roots": tuple(allowed_data_roots or ()),
-    }
     try:
-        return PipelineConfig.model_validate(merged, context=context)
+        return PipelineConfig.model_validate(merged, context=_context(allowed_estimator_modules, allowed_data_roots))
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         # each costs a walk of the file's nodes: bound the work
@@ -82,6 +79,10 @@ def _validate(
                 Problem("", f"... and {len(errors) - MAX_PROBLEMS} more problems; fix these first and validate again")
             )
         raise ConfigError(file, problems) from None
+
+
+def _context(allowed: Iterable[str] | None, roots: Iterable[str] | None) -> dict[str, Any]:
+    return {"allowed_estimator_modules": tuple(allowed or ()) or None, "allowed_data_roots": tuple(roots or ())}
 
 
 def _not_a_mapping(data: Any, node: yaml.Node | None) -> Problem:
@@ -162,6 +163,37 @@ def _load_one(
     return config, node
 
 
+def _load_cached(
+    file: Path,
+    defaults: Defaults,
+    defaults_raw: bytes | None,
+    allowed: tuple[str, ...],
+    roots: tuple[str, ...],
+    cache: ParseCache,
+) -> tuple[PipelineConfig, int | None]:
+    """:func:`_load_one` through the parse cache; returns the config and the line of its ``model`` key."""
+    raw = read_bytes(file)
+    key = entry_key(file, raw, defaults_raw, allowed, roots)
+    entry = cache.get(key)
+    if entry is not None:
+        try:
+            # validated again: an entry saves the reading, never the checks
+            config = PipelineConfig.model_validate(entry["config"], context=_context(allowed, roots))
+            _remember(config, Resolved(str(entry["yaml"]), str(entry["sha256"])))
+            line = entry.get("model_line")
+            return config, line if isinstance(line, int) else None
+        except (ValidationError, KeyError, TypeError):
+            pass  # an entry this code cannot use: read the file
+    data, node = read_yaml(file, raw)
+    config = _validate(
+        data, file=file, node=node, defaults=defaults, allowed_estimator_modules=allowed, allowed_data_roots=roots
+    )
+    dump, resolved = _render(config)
+    line = line_of(node, ("model",))
+    cache.put(key, {"config": dump, "yaml": resolved.yaml, "sha256": resolved.sha256, "model_line": line})
+    return config, line
+
+
 def config_files(folder: str | Path) -> list[Path]:
     """Model config files of a folder, sorted by name; ``defaults.yaml`` and hidden files excluded."""
     root = Path(folder)
@@ -182,12 +214,14 @@ def load_folder(
     *,
     allowed_estimator_modules: Iterable[str] | None = None,
     allowed_data_roots: Iterable[str] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> LoadResult:
     """Load every config of a folder. Never raises for a bad file: errors are collected.
 
     Two files declaring the same model is an error on the later file (by name); the first keeps its DAGs.
     The result is cached per process on the files' names, sizes and modification times, so the loader
     and the error-reporting DAG file share one pass when Airflow parses both in one process.
+    ``cache_dir``: where good configs' reads are kept between processes (:mod:`~.parse_cache`); None: nowhere.
     """
     root = Path(folder)
     files = config_files(root)
@@ -208,8 +242,10 @@ def load_folder(
     if key in _CACHE:
         return _CACHE[key]
     result = LoadResult()
+    cache = ParseCache(cache_dir)
     try:
         defaults = defaults_for(root)
+        defaults_raw = read_bytes(root / DEFAULTS_FILE) if defaults[0] is not None else None
     except ConfigError as exc:
         result.errors.append(exc)
         _CACHE.clear()
@@ -218,12 +254,11 @@ def load_folder(
     owners: dict[str, Path] = {}
     for file in files:
         try:
-            config, node = _load_one(file, defaults, allowed, roots)
+            config, line = _load_cached(file, defaults, defaults_raw, allowed, roots, cache)
         except ConfigError as exc:
             result.errors.append(exc)
             continue
         if config.model in owners:
-            line = line_of(node, ("model",))
             result.errors.append(
                 ConfigError(
                     file,
@@ -240,9 +275,47 @@ def load_folder(
             continue
         owners[config.model] = file
         result.configs[str(file)] = config
+    cache.prune()
     _CACHE.clear()
     _CACHE[key] = result
     return result
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A config as it resolved (defaults merged, aliases applied): the YAML every DAG of the model shows in
+    its docs, and :func:`config_sha256`."""
+
+    yaml: str
+    sha256: str
+
+
+#: id(config) -> (config, Resolved): rendered once per config object; the config is kept beside it, so an id
+#: reused by a later object never matches (configs are frozen).
+_RESOLVED: dict[int, tuple[PipelineConfig, Resolved]] = {}
+_RESOLVED_MAX = 4096
+
+
+def _remember(config: PipelineConfig, resolved: Resolved) -> None:
+    if len(_RESOLVED) >= _RESOLVED_MAX:
+        _RESOLVED.clear()
+    _RESOLVED[id(config)] = (config, resolved)
+
+
+def _render(config: PipelineConfig) -> tuple[dict[str, Any], Resolved]:
+    dump = config.model_dump(mode="json", by_alias=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter where PyYAML has it
+    resolved = Resolved(yaml.dump(dump, Dumper=dumper, sort_keys=False, width=100), dump_sha256(dump))
+    _remember(config, resolved)
+    return dump, resolved
+
+
+def resolved(config: PipelineConfig) -> Resolved:
+    """The config's resolved YAML and hash; from the parse cache when the loader read it from there."""
+    hit = _RESOLVED.get(id(config))
+    if hit is not None and hit[0] is config:
+        return hit[1]
+    return _render(config)[1]
 
 
 def config_sha256(config: PipelineConfig) -> str:
@@ -267,6 +340,7 @@ __all__ = [
     "LoadResult",
     "Loc",
     "Problem",
+    "Resolved",
     "config_files",
     "config_sha256",
     "deep_merge",
@@ -275,4 +349,5 @@ __all__ = [
     "format_loc",
     "load_config",
     "load_folder",
+    "resolved",
 ]

@@ -98,7 +98,7 @@ def _outside_folder(path: Path) -> Problem | None:
     )
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
     """The file's bytes, refusing links out of its folder, anything but a regular file, and oversized files."""
     outside = _outside_folder(path)
     if outside is not None:
@@ -232,9 +232,12 @@ def _structure_problem(text: str) -> Problem | None:
     return None
 
 
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Return (data, node tree) or raise ConfigError for unreadable / unparsable / unsafe YAML."""
-    raw = _read_bytes(path)
+def read_yaml(path: Path, raw: bytes | None = None) -> tuple[Any, yaml.Node | None]:
+    """Return (data, node tree) or raise ConfigError for unreadable / unparsable / unsafe YAML.
+
+    ``raw``: the file's bytes when the caller has read them already (with :func:`read_bytes`)."""
+    if raw is None:
+        raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -38,6 +38,7 @@ def _load(caller_file: str | Path, configs_dir: str | Path | None) -> LoadResult
         _configs_dir(caller_file, configs_dir),
         allowed_estimator_modules=settings.allowed_estimator_modules(),
         allowed_data_roots=settings.allowed_data_roots(),
+        cache_dir=settings.parse_cache_dir(),
     )
 
 

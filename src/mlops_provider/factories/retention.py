@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import add_cost_report, model_dag, resolved_config_md
+from mlops_provider.factories.common import add_cost_report, model_dag, param, resolved_config_md
 from mlops_provider.operators.retention import RetentionOperator
 
 
@@ -28,8 +28,8 @@ def build_retention_dag(config: PipelineConfig, *, source: str | None = None) ->
             "sizes and changes nothing.\n\n" + resolved_config_md(config, source)
         ),
         params={
-            "dry_run": Param(False, type="boolean", description="Only log what would be done; change nothing"),
-            "as_of": Param(
+            "dry_run": param(False, type="boolean", description="Only log what would be done; change nothing"),
+            "as_of": param(
                 None,
                 type=["null", "string"],
                 description="Act as at this ISO time (rehearse the policy, best with dry_run); empty: now",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import model_dag, resolved_config_md
+from mlops_provider.factories.common import model_dag, param, resolved_config_md
 from mlops_provider.operators.registry import RollbackOperator
 
 
@@ -26,10 +26,10 @@ def build_rollback_dag(config: PipelineConfig, *, source: str | None = None) -> 
             "restored version from its next run.\n\n" + resolved_config_md(config, source)
         ),
         params={
-            "version": Param(
+            "version": param(
                 None, type=["null", "string", "integer"], description="Version to restore; empty: the previous champion"
             ),
-            "reason": Param("manual rollback", type="string", description="Why; kept in the history"),
+            "reason": param("manual rollback", type="string", description="Why; kept in the history"),
         },
     ) as dag:
         RollbackOperator(task_id="rollback", config=config)
