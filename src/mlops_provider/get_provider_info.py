@@ -80,7 +80,7 @@ def get_provider_info() -> dict[str, Any]:
                         "mlops_provider.executors.celery.CELERY_CONFIG) import once, before they take tasks, so "
                         "every task process forked from them starts with them loaded. Other executors ignore it. "
                         "Empty: Airflow's task runner, the DAG loader, pandas, pyarrow, scipy, scikit-learn, "
-                        "MLflow, skops and Great Expectations (not Evidently).",
+                        "MLflow (with its SQL stores), skops and Great Expectations (not Evidently).",
                         "pandas,sklearn.ensemble,mlflow.sklearn,great_expectations,evidently",
                     ),
                     "parse_cache_dir": _option(

@@ -85,12 +85,34 @@ def test_warm_up_imports_the_configured_modules_and_skips_one_that_is_missing() 
     assert result == {"before": False, "after": True, "took": ["colorsys"]}
 
 
+def test_warm_up_leaves_mlflows_sql_store_ready_for_the_first_query_without_a_connection() -> None:
+    # the first MlflowClient call on a SQL tracking URI imported the store and configured SQLAlchemy's
+    # mappers in every task (about 1.2 s); a warm worker has done both, and opened no database
+    result = _run(
+        """
+        import json, os
+        from mlops_provider.executors.warm import warm_up
+        warm_up()
+        from sqlalchemy import inspect
+        from mlflow.store.model_registry.dbmodels.models import SqlRegisteredModel
+        from mlflow.store.tracking.dbmodels.models import SqlRun
+        print(json.dumps({
+            "configured": [inspect(m).configured for m in (SqlRun, SqlRegisteredModel)],
+            "sqlite_open": any(".db" in os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                               if os.path.islink(f"/proc/self/fd/{fd}")),
+        }))
+        """,
+        AIRFLOW__MLOPS__WARM_IMPORTS="mlflow.store.tracking.sqlalchemy_store,mlflow.store.model_registry.sqlalchemy_store",
+    )
+    assert result == {"configured": [True, True], "sqlite_open": False}
+
+
 def test_warm_imports_default_to_the_libraries_the_tasks_use(monkeypatch: pytest.MonkeyPatch) -> None:
     from mlops_provider import settings
 
     monkeypatch.delenv("AIRFLOW__MLOPS__WARM_IMPORTS", raising=False)
     default = settings.warm_imports()
-    for library in ("pandas", "mlflow", "great_expectations", "skops.io"):
+    for library in ("pandas", "mlflow", "mlflow.store.tracking.sqlalchemy_store", "great_expectations", "skops.io"):
         assert library in default
     assert "evidently" not in default
     monkeypatch.setenv("AIRFLOW__MLOPS__WARM_IMPORTS", "pandas, evidently")
