@@ -49,7 +49,7 @@ print(json.dumps({"seconds": elapsed, "dags": len(bag.dags), "tasks": tasks,
 """
 
 PLAIN_HEADER = '''"""Plain Python: the same DAGs and tasks as the configs, written by hand."""
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, CronTriggerTimetable
@@ -84,10 +84,10 @@ def write_ours(folder: Path, n: int) -> None:
 
 #: The schedule of each kind of DAG, as the factories build them for the shipped churn config.
 SCHEDULES = {
-    "training": 'AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), '
-    'assets=[Asset(name="{model}_drift", uri="mlops://{model}/drift")])',
-    "scoring": 'CronTriggerTimetable("0 6 * * *", timezone="UTC")',
-    "drift": 'CronTriggerTimetable("0 7 * * *", timezone="UTC")',
+    "training": 'AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC", '
+    'run_immediately=timedelta(0)), assets=[Asset(name="{model}_drift", uri="mlops://{model}/drift")])',
+    "scoring": 'CronTriggerTimetable("0 6 * * *", timezone="UTC", run_immediately=timedelta(0))',
+    "drift": 'CronTriggerTimetable("0 7 * * *", timezone="UTC", run_immediately=timedelta(0))',
     "rollback": "None",  # manual only
     "retention": '"0 4 * * 0"',  # a cron string, as the retention factory passes it (default timezone)
 }

@@ -213,3 +213,26 @@ def test_retention_dag_runs_weekly_with_a_dry_run_param_and_ends_with_the_cost_r
     assert """airflow dags trigger churn_retention -c '{"dry_run": true}'""" in (dag.doc_md or "")
     raw["retention"] = {"schedule": None}
     assert build_retention_dag(PipelineConfig.model_validate(raw)).schedule is None
+
+
+def test_a_scheduled_dag_unpaused_after_its_time_waits_for_the_next_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enabled at 02:30, a nightly training DAG (cron 02:00) first runs tomorrow at 02:00, not at once for
+    tonight's 02:00 beside the run the user triggers; the same for the scoring and drift crons."""
+    from datetime import UTC, datetime
+
+    import airflow.timetables.trigger as trigger
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    from mlops_provider.config import PipelineConfig
+    from mlops_provider.factories import build_drift_dag, build_scoring_dag, build_training_dag
+
+    config = PipelineConfig.model_validate(yaml.safe_load((REPO / "dags" / "configs" / "churn.yaml").read_text()))
+    for build, hour in ((build_training_dag, 2), (build_scoring_dag, 6), (build_drift_dag, 7)):
+        now = datetime(2026, 11, 28, hour, 30, tzinfo=UTC)
+        monkeypatch.setattr(trigger, "utcnow", lambda now=now: now)
+        dag = DagSerialization.from_dict(DagSerialization.to_dict(build(config, source="x")))  # as the scheduler has it
+        first = dag.timetable.next_dagrun_info(
+            last_automated_data_interval=None, restriction=TimeRestriction(earliest=None, latest=None, catchup=False)
+        )
+        assert first is not None and first.run_after == datetime(2026, 11, 29, hour, 0, tzinfo=UTC), dag.dag_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, Param
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param
 
 from mlops_provider.config import PipelineConfig
 from mlops_provider.config.loader import resolved
@@ -21,6 +21,17 @@ PARAM_SCHEMA_DRAFT = "http://json-schema.org/draft-07/schema#"
 def param(default: Any, *, description: str, **schema: Any) -> Param:
     """A DAG param with a JSON schema (``type=...``) in :data:`PARAM_SCHEMA_DRAFT`."""
     return Param(default, description=description, schema={"$schema": PARAM_SCHEMA_DRAFT, **schema})
+
+
+def cron_timetable(expression: str) -> CronTriggerTimetable:
+    """A cron schedule in UTC whose first run is its next time after the DAG is unpaused.
+
+    Airflow's default for a DAG without a start date (``run_immediately`` unset) also runs the latest past
+    time at once when it lies within a tenth of the interval: a nightly DAG unpaused at 03:30 would start the
+    night's 02:00 run beside the run the user triggers. ``run_immediately=timedelta(0)`` waits for the next
+    time; run it now with ``airflow dags trigger`` or a backfill.
+    """
+    return CronTriggerTimetable(expression, timezone="UTC", run_immediately=timedelta(0))
 
 
 def drift_asset(config: PipelineConfig) -> Asset:

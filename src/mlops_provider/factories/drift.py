@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import add_cost_report, drift_asset, model_dag, resolved_config_md
+from mlops_provider.factories.common import add_cost_report, cron_timetable, drift_asset, model_dag, resolved_config_md
 from mlops_provider.operators.drift import DriftCheckOperator, EmitDriftEventOperator, FeatureDriftOperator
 
 
@@ -18,7 +18,7 @@ def build_drift_dag(config: PipelineConfig, *, source: str | None = None) -> DAG
         config,
         "drift",
         description=f"Drift of {config.model}'s served features and predictions vs the champion's training data",
-        schedule=CronTriggerTimetable(cron, timezone="UTC") if cron else None,
+        schedule=cron_timetable(cron) if cron else None,
         doc_md=(
             f"### {config.model}: drift\n\nCompares the last {config.drift.window_days} day(s) of the prediction "
             f"log with the champion's training snapshot; at a drift share >= {config.drift.drift_share} it emits "

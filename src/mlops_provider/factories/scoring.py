@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import add_cost_report, model_dag, predictions_asset, resolved_config_md
+from mlops_provider.factories.common import (
+    add_cost_report,
+    cron_timetable,
+    model_dag,
+    predictions_asset,
+    resolved_config_md,
+)
 from mlops_provider.operators.scoring import ScoreBatchOperator
 
 
@@ -18,7 +24,7 @@ def build_scoring_dag(config: PipelineConfig, *, source: str | None = None) -> D
         config,
         "scoring",
         description=f"Batch predictions of {config.model} with the champion",
-        schedule=CronTriggerTimetable(cron, timezone="UTC") if cron else None,
+        schedule=cron_timetable(cron) if cron else None,
         doc_md=(
             f"### {config.model}: scoring\n\nScores `{config.scoring.source}` with "
             f"`models:/{config.model}@champion` and writes the prediction log under "

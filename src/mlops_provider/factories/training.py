@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, BaseOperator, CronTriggerTimetable
+from airflow.sdk import DAG, Asset, AssetOrTimeSchedule, BaseOperator
 
 from mlops_provider.config import PipelineConfig
-from mlops_provider.factories.common import add_cost_report, drift_asset, model_dag, resolved_config_md
+from mlops_provider.factories.common import add_cost_report, cron_timetable, drift_asset, model_dag, resolved_config_md
 from mlops_provider.operators.data import ValidateDataOperator
 from mlops_provider.operators.deploy import ConcludeTrialOperator, EndTrialOperator, StartTrialOperator
 from mlops_provider.operators.gates import EvaluateGatesOperator
@@ -19,7 +19,7 @@ def _schedule(config: PipelineConfig) -> AssetOrTimeSchedule | Asset:
     cron = config.schedule.training
     if cron is None:
         return asset
-    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=[asset])
+    return AssetOrTimeSchedule(timetable=cron_timetable(cron), assets=[asset])
 
 
 def _doc_md(config: PipelineConfig, source: str | None) -> str:
